@@ -1,0 +1,1 @@
+"""Passgate: a self-hosted passkey server."""

@@ -1,0 +1,127 @@
+"""Registration: creation options, and verification of what `navigator.credentials.create()` returned."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from webauthn import generate_registration_options, verify_registration_response
+from webauthn.helpers import decode_credential_public_key, options_to_json_dict
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from passgate.ceremony.encoding import b64url_decode
+from passgate.ceremony.policy import MAX_CREDENTIAL_ID_LENGTH, RelyingParty
+from passgate.errors import CeremonyFailed
+
+CHALLENGE_BYTES = 32
+KNOWN_TRANSPORTS = frozenset(transport.value for transport in AuthenticatorTransport)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewCredential:
+    """A verified new credential, ready to be stored (W3C WebAuthn L3 §7.1 step 27)."""
+
+    credential_id: bytes
+    public_key: bytes
+    algorithm: int
+    sign_count: int
+    aaguid: str
+    backup_eligible: bool
+    backup_state: bool
+    user_verified: bool
+    attestation_format: str
+    transports: tuple[str, ...]
+
+
+def descriptors(existing: list[tuple[bytes, str]]) -> list[PublicKeyCredentialDescriptor]:
+    """(credential id, comma-separated transports) pairs as WebAuthn descriptors."""
+    return [
+        PublicKeyCredentialDescriptor(
+            id=credential_id,
+            transports=[AuthenticatorTransport(t) for t in transports.split(",") if t in KNOWN_TRANSPORTS] or None,
+        )
+        for credential_id, transports in existing
+    ]
+
+
+def begin_registration(
+    rp: RelyingParty,
+    *,
+    user_handle: bytes,
+    user_name: str,
+    display_name: str,
+    exclude: list[tuple[bytes, str]],
+) -> tuple[dict[str, Any], bytes]:
+    """Creation options as `{"publicKey": {...}}` JSON, and the fresh challenge to store.
+
+    A discoverable credential is required; user verification follows the RP's policy; attestation `none`.
+    """
+    challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    options = generate_registration_options(
+        rp_id=rp.rp_id,
+        rp_name=rp.rp_name,
+        user_id=user_handle,
+        user_name=user_name,
+        user_display_name=display_name or user_name,
+        challenge=challenge,
+        timeout=rp.timeout_ms,
+        attestation=AttestationConveyancePreference.NONE,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            require_resident_key=True,
+            user_verification=UserVerificationRequirement(rp.user_verification),
+        ),
+        exclude_credentials=descriptors(exclude),
+        supported_pub_key_algs=list(rp.algorithms),
+    )
+    return {"publicKey": options_to_json_dict(options)}, challenge
+
+
+def finish_registration(
+    rp: RelyingParty, *, credential: dict[str, Any], expected_challenge: bytes, origin: str | None = None
+) -> NewCredential:
+    """Verify an attestation response (W3C WebAuthn L3 §7.1) and return the credential to store.
+
+    `origin` narrows the accepted origins to the one the ceremony began at, when known.
+    Raises CeremonyFailed for every failed check; the library's message goes to `detail` only.
+    """
+    expected_origins = [origin] if origin in rp.origins else list(rp.origins)
+    try:
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=expected_challenge,
+            expected_rp_id=rp.rp_id,
+            expected_origin=expected_origins,
+            require_user_verification=rp.require_user_verification,
+            supported_pub_key_algs=list(rp.algorithms),
+        )
+        algorithm = int(decode_credential_public_key(verified.credential_public_key).alg)
+    except Exception as exc:  # every library failure is a failed ceremony, never a 500
+        raise CeremonyFailed(detail=f"{type(exc).__name__}: {exc}") from None
+    # §7.1 step 25: credential ids longer than 1023 bytes are refused.
+    if len(verified.credential_id) > MAX_CREDENTIAL_ID_LENGTH:
+        raise CeremonyFailed(detail="credential id longer than 1023 bytes")
+    # FIDO conformance: id must be the base64url of rawId (py_webauthn checks), and rawId well-formed.
+    b64url_decode(credential.get("rawId"), field="rawId")
+    transports = credential["response"].get("transports") or []
+    return NewCredential(
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        algorithm=algorithm,
+        sign_count=verified.sign_count,
+        aaguid=verified.aaguid,
+        backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+        backup_state=verified.credential_backed_up,
+        user_verified=verified.user_verified,
+        attestation_format=str(getattr(verified.fmt, "value", verified.fmt)),
+        transports=tuple(t for t in transports if isinstance(t, str) and t in KNOWN_TRANSPORTS),
+    )

@@ -1,0 +1,266 @@
+"""The `passgate` command: serve, migrate, doctor, keys, user, cert."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from passgate.config import ENV_PREFIX, Settings, load_settings, new_secret_key, read_or_create_key_file
+from passgate.errors import ConfigError, PassgateError
+
+app = typer.Typer(help="Passgate: a self-hosted passkey server.", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="Session signing keys: the first signs, all verify.", no_args_is_help=True)
+user_app = typer.Typer(help="Accounts: add, list, disable, delete, recovery links.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(user_app, name="user")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _context(settings: Settings | None = None) -> object:
+    from passgate.services.context import Context
+
+    settings = settings or _settings()
+    try:
+        ctx = Context.build(settings)
+        ctx.db.check()
+        ctx.db.migrate()
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+    return ctx
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (see `passgate cert`).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU).")] = False,
+) -> None:
+    """Start Passgate: pages, /auth, and everything else, on SQLite by default."""
+    import uvicorn
+
+    if host is not None:
+        os.environ[f"{ENV_PREFIX}HOST"] = host
+    if port is not None:
+        os.environ[f"{ENV_PREFIX}PORT"] = str(port)
+    settings = _settings()
+    _context(settings)  # keys created, database reachable and migrated before workers start
+    scheme = "https" if ssl_certfile else "http"
+    typer.echo(f"Passgate on {scheme}://{settings.host}:{settings.port} — open {settings.public_url}")
+    uvicorn.run(
+        "passgate.web.asgi:build",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        access_log=access_log,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    ctx = _context()
+    typer.echo(f"Database is up to date: {ctx.db.safe_url()}")  # type: ignore[attr-defined]
+
+
+@app.command()
+def doctor() -> None:
+    """Print the effective configuration (secrets masked) and check it."""
+    from passgate.doctor import run_checks
+
+    ok = run_checks(typer.echo)
+    raise typer.Exit(0 if ok else 1)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new random key (for PASSGATE_SECRET_KEYS)."""
+    typer.echo(new_secret_key())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new signing key in front; old keys still verify until you remove them."""
+    settings = _settings()
+    if settings.secret_keys:
+        keys = [new_secret_key(), *(key.get_secret_value() for key in settings.secret_keys)]
+        typer.echo("PASSGATE_SECRET_KEYS is set in the environment; set it to this and restart:")
+        typer.echo(",".join(keys))
+        return
+    path = settings.secret_keys_file
+    keys = [new_secret_key(), *read_or_create_key_file(path)]
+    path.write_text("\n".join(keys) + "\n", encoding="utf-8")
+    typer.echo(f"New signing key added to {path} ({len(keys)} keys). Restart Passgate to use it.")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the key ids, signing key first."""
+    from passgate.services.tokens import key_id
+
+    for index, key in enumerate(_settings().signing_keys()):
+        typer.echo(f"{key_id(key)}  {'signs and verifies' if index == 0 else 'verifies'}")
+
+
+@keys_app.command("retire")
+def keys_retire(kid: str) -> None:
+    """Remove a key (by id) from the data-directory key file: tokens it signed stop working."""
+    from passgate.services.tokens import key_id
+
+    settings = _settings()
+    keys = read_or_create_key_file(settings.secret_keys_file)
+    kept = [key for key in keys if key_id(key.encode()) != kid]
+    if len(kept) == len(keys) or not kept:
+        typer.secho("No such key, or it is the last one.", fg="red", err=True)
+        raise typer.Exit(1)
+    settings.secret_keys_file.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    typer.echo(f"Key {kid} retired. Restart Passgate.")
+
+
+def _admin(action: str, *args: object) -> object:
+    from passgate.services import users
+
+    ctx = _context()
+    try:
+        return getattr(users, action)(ctx, *args)
+    except PassgateError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@user_app.command("add")
+def user_add(name: str, display_name: Annotated[str, typer.Option(help="Shown by authenticators.")] = "") -> None:
+    """Create an account without a passkey, and print a link to register its first one."""
+    _admin("add", name, display_name)
+    typer.echo(f"User {name} created.")
+    user_link(name)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List accounts with their passkey count."""
+    rows = _admin("listing")
+    for user, count in rows:  # type: ignore[attr-defined]
+        state = "disabled" if user.disabled else "active"
+        typer.echo(f"{user.user_name}\t{user.id}\t{count} passkey(s)\t{state}")
+
+
+@user_app.command("disable")
+def user_disable(name: str) -> None:
+    """Disable an account; its sessions end at once."""
+    _admin("set_disabled", name, True)
+    typer.echo(f"User {name} disabled; every session ended.")
+
+
+@user_app.command("enable")
+def user_enable(name: str) -> None:
+    _admin("set_disabled", name, False)
+    typer.echo(f"User {name} enabled.")
+
+
+@user_app.command("delete")
+def user_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
+    """Delete an account with its passkeys and sessions."""
+    if not yes:
+        typer.confirm(f"Delete {name} with all passkeys and sessions?", abort=True)
+    _admin("delete", name)
+    typer.echo(f"User {name} deleted.")
+
+
+@user_app.command("link")
+def user_link(name: str) -> None:
+    """Print a single-use link (and QR code) to add a passkey: recovery for someone who lost them all."""
+    link = _admin("recovery_link", name)
+    expires = datetime.datetime.fromtimestamp(link.expires_at).strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
+    typer.echo(link.qr_terminal())  # type: ignore[attr-defined]
+    typer.echo(f"Link for {name} (single use, until {expires}):")
+    typer.echo(f"  {link.url}")  # type: ignore[attr-defined]
+    typer.echo(f"Passphrase: {link.passphrase}")  # type: ignore[attr-defined]
+
+
+@user_app.command("unflag")
+def user_unflag(credential_id: str) -> None:
+    """Clear a credential flagged after a sign-count regression, so it can sign in again."""
+    from passgate.ceremony.encoding import b64url_decode
+
+    _admin("clear_flag", b64url_decode(credential_id, field="credential_id"))
+    typer.echo("Credential cleared.")
+
+
+@app.command()
+def cert(
+    out: Annotated[Path, typer.Option(help="Directory for cert.pem and key.pem.")] = Path("."),
+    days: Annotated[int, typer.Option(min=1, max=825)] = 365,
+) -> None:
+    """Write a self-signed certificate for https://localhost (cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path = out / "key.pem"
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    typer.echo(f"Wrote {out / 'cert.pem'} and {key_path}. Start with:")
+    typer.echo(
+        f"  PASSGATE_ORIGINS=https://localhost:8000 passgate serve --ssl-certfile {out / 'cert.pem'} "
+        f"--ssl-keyfile {key_path}"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        sys.exit(2)

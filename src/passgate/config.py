@@ -1,0 +1,273 @@
+"""Settings: read once at start-up from `PASSGATE_*` environment, `.env`, an optional TOML file and
+`*_FILE` secrets; validated as a whole so a mistake stops start-up with a message that names the fix.
+
+Precedence (highest first): init arguments, environment, `PASSGATE_*_FILE` files, `.env`, TOML file
+(`PASSGATE_CONFIG`, default `./passgate.toml` when present), defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from passgate.errors import ConfigError
+
+ENV_PREFIX = "PASSGATE_"
+SECRET_KEYS_FILE_NAME = "secret-keys"
+MIN_SECRET_KEY_LENGTH = 32
+Algorithm = Literal["ES256", "EdDSA", "RS256"]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept a JSON list or a comma/newline-separated string for list settings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+    return value
+
+
+class _SecretFilesSource(PydanticBaseSettingsSource):
+    """`PASSGATE_<NAME>_FILE=/path` reads the setting's value from that file (Docker/K8s secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"{ENV_PREFIX}{field_name.upper()}_FILE")
+        if not path:
+            return None, field_name, False
+        try:
+            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+        except OSError as exc:
+            raise ConfigError(
+                f"{ENV_PREFIX}{field_name.upper()}_FILE points to {path!r}, which cannot be read ({exc.strerror})."
+            ) from exc
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    """Every setting Passgate reads; `docs/configuration.md` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    rp_id: str = "localhost"
+    rp_name: str = "Passgate"
+    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    public_url: str = ""
+    data_dir: Path = Path("passgate-data")
+    database_url: str = ""
+    secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    user_verification: Literal["required", "preferred", "discouraged"] = "preferred"
+    algorithms: Annotated[list[Algorithm], NoDecode] = Field(default_factory=lambda: ["ES256", "EdDSA", "RS256"])
+    registration_open: bool = True
+    challenge_ttl: int = Field(default=300, ge=30, le=3600)
+    ceremony_timeout_ms: int = Field(default=120_000, ge=10_000, le=600_000)
+    session_idle_timeout: int = Field(default=14 * 86400, ge=60)
+    session_max_age: int = Field(default=90 * 86400, ge=300)
+    stepup_max_age: int = Field(default=300, ge=0)
+    device_link_ttl: int = Field(default=24 * 3600, ge=60, le=30 * 86400)
+    max_body_bytes: int = Field(default=64 * 1024, ge=4096)
+    rate_limit: str = "30/minute"
+    redis_url: str = ""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get(f"{ENV_PREFIX}CONFIG", "passgate.toml")
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            _SecretFilesSource(settings_cls),
+            dotenv_settings,
+        ]
+        if Path(toml_path).is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        elif f"{ENV_PREFIX}CONFIG" in os.environ:
+            raise ConfigError(f"{ENV_PREFIX}CONFIG points to {toml_path!r}, which does not exist.")
+        return tuple(sources)
+
+    @field_validator("origins", "secret_keys", "algorithms", "trusted_proxies", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("rp_id")
+    @classmethod
+    def _rp_id(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not value or "/" in value or ":" in value:
+            raise ValueError(
+                f"PASSGATE_RP_ID must be a bare domain such as 'example.com' (no scheme, port or path), "
+                f"not {value!r}."
+            )
+        if _is_ip(value):
+            raise ValueError("PASSGATE_RP_ID cannot be an IP address: browsers refuse it. Use a domain name.")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"PASSGATE_TRUSTED_PROXIES entry {item!r} is not an IP address or CIDR range."
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        if not self.origins:
+            self.origins = [f"http://localhost:{self.port}"]
+        self.origins = [origin.rstrip("/") for origin in self.origins]
+        for origin in self.origins:
+            _check_origin(origin, self.rp_id)
+        if not self.public_url:
+            self.public_url = self.origins[0]
+        self.public_url = self.public_url.rstrip("/")
+        _check_origin(_origin_of(self.public_url), self.rp_id)
+        if not self.algorithms:
+            raise ValueError("PASSGATE_ALGORITHMS is empty: list at least ES256.")
+        if self.session_idle_timeout > self.session_max_age:
+            raise ValueError("PASSGATE_SESSION_IDLE_TIMEOUT cannot exceed PASSGATE_SESSION_MAX_AGE.")
+        if "secret_keys" in self.model_fields_set and not self.secret_keys:
+            raise ValueError(
+                "PASSGATE_SECRET_KEYS is set but empty. Unset it to let Passgate generate keys into the data "
+                "directory, or list at least one key (generate one with `passgate keys generate`)."
+            )
+        for key in self.secret_keys:
+            if len(key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(
+                    f"Every PASSGATE_SECRET_KEYS entry needs at least {MIN_SECRET_KEY_LENGTH} characters; "
+                    "generate one with `passgate keys generate`."
+                )
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are `Secure` (and `__Host-`) when the public URL is https."""
+        return self.public_url.startswith("https://")
+
+    @property
+    def session_cookie_name(self) -> str:
+        return "__Host-passgate" if self.secure_cookies else "passgate"
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in SQLAlchemy's form (sync drivers: sqlite3 and psycopg 3)."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'passgate.db').as_posix()}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def secret_keys_file(self) -> Path:
+        return self.data_dir / SECRET_KEYS_FILE_NAME
+
+    def signing_keys(self) -> list[bytes]:
+        """The configured keys, or those in the data directory (created on first use)."""
+        if self.secret_keys:
+            return [key.get_secret_value().encode() for key in self.secret_keys]
+        return [line.encode() for line in read_or_create_key_file(self.secret_keys_file)]
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def read_or_create_key_file(path: Path) -> list[str]:
+    """Read the key list (one per line, first signs); create it with one fresh key when missing."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(new_secret_key() + "\n")
+    keys = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not keys:
+        raise ConfigError(f"{path} holds no keys. Delete it to generate a new one, or add a key.")
+    return keys
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _check_origin(origin: str, rp_id: str) -> None:
+    parts = urlsplit(origin)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host or parts.path or parts.query or parts.username:
+        raise ValueError(f"Origin {origin!r} must look like https://host[:port], with no path.")
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise ValueError(
+            f"Origin {origin!r} does not belong to PASSGATE_RP_ID {rp_id!r}: its host must be {rp_id!r} or a "
+            f"subdomain of it. Set PASSGATE_RP_ID to the site's domain or fix PASSGATE_ORIGINS."
+        )
+    if parts.scheme == "http" and host != "localhost" and not host.endswith(".localhost"):
+        raise ValueError(
+            f"Origin {origin!r} uses http://, which browsers allow for passkeys only on localhost. "
+            "Serve it over https:// (see `passgate cert` for a local certificate)."
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings; any mistake becomes one ConfigError naming the fix."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{ENV_PREFIX}{where.upper()}: {message}" if where else message)
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,104 @@
+"""One error tree for every layer. Each error knows its stable `code`, its HTTP status and a safe
+message for people; the underlying cause (a library's message) is kept for logs only.
+
+    PassgateError
+    ├── ConfigError               start-up configuration is wrong (never an HTTP answer)
+    ├── BadRequest          400   malformed input: JSON, types, base64url, sizes
+    │   ├── CeremonyFailed  400   a WebAuthn response failed verification (one message for all reasons)
+    │   └── LinkInvalid     400   a device link is unknown, used or expired
+    ├── NotAuthenticated    401   no valid session
+    ├── ReauthRequired      401   a fresh passkey check is needed (step-up)
+    ├── Forbidden           403   signed in but not allowed
+    ├── NotFound            404
+    ├── Conflict            409   e.g. a user name already taken
+    ├── PayloadTooLarge     413
+    └── RateLimited         429
+"""
+
+from __future__ import annotations
+
+
+class PassgateError(Exception):
+    status = 500
+    code = "internal_error"
+    message = "Something went wrong."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, detail: str | None = None):
+        self.message = message or type(self).message
+        if code:
+            self.code = code
+        self.detail = detail  # for logs only
+        super().__init__(self.message)
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.message, "code": self.code}
+
+
+class ConfigError(PassgateError):
+    code = "config_error"
+    message = "Invalid configuration."
+
+
+class BadRequest(PassgateError):
+    status = 400
+    code = "bad_request"
+    message = "The request is not valid."
+
+
+class CeremonyFailed(BadRequest):
+    code = "ceremony_failed"
+    message = "The passkey could not be verified."
+
+
+class SignInFailed(CeremonyFailed):
+    """Deliberately identical for unknown credentials, wrong users and bad signatures."""
+
+    code = "sign_in_failed"
+    message = "Sign-in failed. Try again or use another passkey."
+
+
+class LinkInvalid(BadRequest):
+    code = "link_invalid"
+    message = "This device link is invalid, already used or expired. Ask for a new one."
+
+
+class NotAuthenticated(PassgateError):
+    status = 401
+    code = "not_authenticated"
+    message = "Not signed in."
+
+
+class ReauthRequired(PassgateError):
+    status = 401
+    code = "reauth_required"
+    message = "Confirm it's you with your passkey to continue."
+
+
+class Forbidden(PassgateError):
+    status = 403
+    code = "forbidden"
+    message = "Not allowed."
+
+
+class NotFound(PassgateError):
+    status = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class Conflict(PassgateError):
+    status = 409
+    code = "conflict"
+    message = "That conflicts with the current state."
+
+
+class PayloadTooLarge(PassgateError):
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class RateLimited(PassgateError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many attempts. Wait a minute and try again."

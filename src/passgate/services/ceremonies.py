@@ -1,0 +1,90 @@
+"""What every ceremony shares: issuing a challenge bound to its purpose, and finishing exactly once.
+
+A finish consumes its challenge first, whatever happens next (W3C WebAuthn L3 §13.5.3), then runs its
+checks and writes inside a savepoint: a failure rolls back every write but keeps the challenge burnt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import Connection
+
+from passgate.ceremony.client_data import ClientData, read_client_data
+from passgate.errors import CeremonyFailed, PassgateError
+from passgate.services.context import Context
+from passgate.store import challenges
+from passgate.store.database import now
+from passgate.store.records import ChallengeRecord
+
+T = TypeVar("T")
+Purpose = Literal["register", "login", "add", "device"]
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is asking: recorded on sessions, and the origin that began a ceremony binds its finish."""
+
+    user_agent: str = ""
+    ip: str = ""
+    origin: str | None = None
+
+
+def issue(
+    connection: Connection,
+    ctx: Context,
+    *,
+    challenge: bytes,
+    purpose: Purpose,
+    state: dict[str, Any],
+    user_id: str | None = None,
+    session_id: str | None = None,
+) -> None:
+    challenges.create(
+        connection,
+        challenge=challenge,
+        purpose=purpose,
+        tenant_id=ctx.tenant_id,
+        user_id=user_id,
+        session_id=session_id,
+        state=state,
+        expires_at=now() + ctx.settings.challenge_ttl,
+    )
+
+
+def finish(
+    connection: Connection,
+    ctx: Context,
+    credential: dict[str, Any],
+    purpose: Purpose,
+    steps: Callable[[Connection, ChallengeRecord, ClientData], T],
+    failure: type[CeremonyFailed] = CeremonyFailed,
+) -> T | PassgateError:
+    """Consume the challenge named in clientDataJSON, then run `steps` in a savepoint.
+
+    Returns the error instead of raising so that the caller's transaction commits the burnt challenge.
+    """
+    client_data = read_client_data(credential)
+    record = challenges.consume(connection, client_data.challenge, now())
+    if record is None or record.purpose != purpose or record.tenant_id != ctx.tenant_id:
+        return failure(detail="challenge unknown, expired, used or issued for another purpose")
+    try:
+        with connection.begin_nested():
+            return steps(connection, record, client_data)
+    except PassgateError as exc:
+        return exc
+
+
+async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateError]) -> T:
+    """Run a finishing unit of work; raise the error it returned after its transaction committed."""
+    result = await ctx.db.run(work)
+    if isinstance(result, PassgateError):
+        raise result
+    return result
+
+
+def sweep(ctx: Context) -> int:
+    """Remove expired challenges (called periodically)."""
+    return ctx.db.transact(lambda connection: challenges.sweep(connection, now()))

@@ -1,0 +1,179 @@
+"""A signed-in user's passkeys: add one, rename, delete (with the core's rules), and the account view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from passgate.ceremony.client_data import ClientData
+from passgate.ceremony.encoding import b64url_encode
+from passgate.ceremony.registration import begin_registration, finish_registration
+from passgate.errors import BadRequest, Conflict, NotFound, PassgateError
+from passgate.metadata import describe
+from passgate.services import ceremonies, names, stepup
+from passgate.services.ceremonies import Client
+from passgate.services.context import Context
+from passgate.services.registration import store_credential
+from passgate.services.sessions import Current
+from passgate.store import audit, credentials, sessions, users
+from passgate.store.database import now
+from passgate.store.records import ChallengeRecord, CredentialRecord, SessionRecord, UserRecord
+
+
+async def begin_add(ctx: Context, current: Current, client: Client) -> dict[str, Any]:
+    """Creation options for another passkey on the signed-in account (existing ones excluded)."""
+    user = current.user
+
+    def work(connection: Connection) -> dict[str, Any]:
+        existing = credentials.ids_for_user(connection, user.id)
+        options, challenge = begin_registration(
+            ctx.rp,
+            user_handle=user.user_handle,
+            user_name=user.user_name,
+            display_name=user.display_name,
+            exclude=existing,
+        )
+        ceremonies.issue(
+            connection,
+            ctx,
+            challenge=challenge,
+            purpose="add",
+            state={"origin": client.origin},
+            user_id=user.id,
+            session_id=current.session.id,
+        )
+        return options
+
+    return await ctx.db.run(work)
+
+
+async def finish_add(ctx: Context, current: Current, credential: dict[str, Any]) -> CredentialRecord:
+    """Verify and store the new passkey for the user whose session began the ceremony."""
+
+    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> CredentialRecord:
+        if record.user_id != current.user.id or record.session_id != current.session.id:
+            raise BadRequest("This ceremony belongs to another session.", code="ceremony_mismatch")
+        new = finish_registration(
+            ctx.rp, credential=credential, expected_challenge=record.challenge, origin=record.state.get("origin")
+        )
+        store_credential(connection, ctx, user=current.user, new=new)
+        stored = credentials.get(connection, new.credential_id)
+        assert stored is not None
+        return stored
+
+    def work(connection: Connection) -> CredentialRecord | PassgateError:
+        return ceremonies.finish(connection, ctx, credential, "add", steps)
+
+    return await ceremonies.run_finish(ctx, work)
+
+
+async def rename(ctx: Context, current: Current, credential_id: bytes, name: str) -> None:
+    name = names.clean(name, field="name", required=False)
+    done = await ctx.db.run(lambda connection: credentials.rename(connection, credential_id, current.user.id, name))
+    if not done:
+        raise NotFound("No such passkey on this account.", code="credential_not_found")
+
+
+async def delete(ctx: Context, current: Current, credential_id: bytes) -> None:
+    """Remove a passkey: needs a recent passkey check; never the current session's, never the last."""
+    stepup.require_recent(current, ctx.settings.stepup_max_age)
+    if current.session.credential_id == credential_id:
+        raise Conflict(
+            "You signed in with this passkey, so it can't be removed now. Sign in with another passkey first.",
+            code="credential_in_use",
+        )
+
+    def work(connection: Connection) -> None:
+        owned = credentials.ids_for_user(connection, current.user.id)
+        if credential_id not in {item for item, _ in owned}:
+            raise NotFound("No such passkey on this account.", code="credential_not_found")
+        if len(owned) <= 1:
+            raise Conflict("This is your only passkey. Add another before removing it.", code="last_credential")
+        credentials.remove(connection, credential_id, current.user.id)
+        audit.record(
+            connection,
+            tenant_id=ctx.tenant_id,
+            user_id=current.user.id,
+            kind="credential_removed",
+            at=now(),
+            credential_id=b64url_encode(credential_id),
+        )
+
+    await ctx.db.run(work)
+
+
+async def account(ctx: Context, current: Current) -> dict[str, Any]:
+    """Seed 003's user-info: the user, their passkeys (with authenticator names/icons) and sessions."""
+
+    def work(connection: Connection) -> tuple[UserRecord | None, list[CredentialRecord], list[SessionRecord]]:
+        return (
+            users.get(connection, current.user.id),
+            credentials.for_user(connection, current.user.id),
+            sessions.for_user(connection, current.user.id),
+        )
+
+    user, creds, user_sessions = await ctx.db.run(work, write=False)
+    user = user or current.user
+    aaguid_info = {c.aaguid: info.to_json() for c in creds if (info := describe(c.aaguid)) is not None}
+    return {
+        "status": "success",
+        "user": user_json(user),
+        "credentials": [credential_json(c, current) for c in creds],
+        "sessions": [session_json(s, current) for s in user_sessions],
+        "aaguid_info": aaguid_info,
+    }
+
+
+def user_json(user: UserRecord) -> dict[str, Any]:
+    return {
+        "user_id": user.id,
+        "user_name": user.user_name,
+        "display_name": user.display_name,
+        "created_at": iso(user.created_at),
+        "last_seen": iso(user.last_seen_at),
+        "visits": user.visits,
+    }
+
+
+def credential_json(record: CredentialRecord, current: Current) -> dict[str, Any]:
+    info = describe(record.aaguid)
+    return {
+        "credential_id": b64url_encode(record.credential_id),
+        "name": record.name or (info.name if info else "Passkey"),
+        "custom_name": record.name or None,
+        "aaguid": record.aaguid,
+        "authenticator": info.name if info else None,
+        "created_at": iso(record.created_at),
+        "last_used": iso(record.last_used_at),
+        "last_verified": iso(record.last_verified_at),
+        "sign_count": record.sign_count,
+        "synced": record.backup_state,
+        "backup_eligible": record.backup_eligible,
+        "transports": [t for t in record.transports.split(",") if t],
+        "algorithm": record.algorithm,
+        "flagged": record.flagged_at is not None,
+        "is_current_session": record.credential_id == current.session.credential_id,
+    }
+
+
+def session_json(record: SessionRecord, current: Current) -> dict[str, Any]:
+    return {
+        "session_id": record.id,
+        "created_at": iso(record.created_at),
+        "last_seen": iso(record.last_seen_at),
+        "auth_time": iso(record.auth_time),
+        "user_agent": record.user_agent,
+        "ip": record.ip,
+        "credential_id": b64url_encode(record.credential_id) if record.credential_id else None,
+        "amr": record.amr.split(),
+        "is_current": record.id == current.session.id,
+    }
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

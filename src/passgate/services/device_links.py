@@ -1,0 +1,145 @@
+"""Device links: a single-use, 24-hour way to add a passkey on another device, as a URL, a QR code
+and a `word.word.word` passphrase. The passphrase is the secret; only its SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import segno
+from sqlalchemy import Connection
+
+from passgate.ceremony.client_data import ClientData
+from passgate.ceremony.registration import begin_registration, finish_registration
+from passgate.errors import BadRequest, LinkInvalid, PassgateError
+from passgate.services import ceremonies, stepup
+from passgate.services.ceremonies import Client
+from passgate.services.context import Context
+from passgate.services.registration import store_and_sign_in
+from passgate.services.sessions import Current, SignedIn
+from passgate.store import credentials, links, users
+from passgate.store.database import now
+from passgate.store.records import ChallengeRecord, LinkRecord, UserRecord
+
+PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$")
+WORDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class NewLink:
+    passphrase: str
+    url: str
+    expires_at: float
+
+    def qr_svg(self) -> str:
+        return str(segno.make(self.url, error="m").svg_inline(scale=4, dark="#111", light="#fff"))
+
+    def qr_terminal(self) -> str:
+        import io
+
+        buffer = io.StringIO()
+        segno.make(self.url, error="m").terminal(out=buffer, compact=True)
+        return buffer.getvalue()
+
+
+@cache
+def _wordlist() -> tuple[str, ...]:
+    from xkcdpass import xkcd_password
+
+    words = xkcd_password.generate_wordlist(wordfile=xkcd_password.locate_wordfile("eff-long"))
+    return tuple(sorted({word for word in words if word.isascii() and word.isalpha()}))
+
+
+def new_passphrase() -> str:
+    words = _wordlist()
+    return ".".join(secrets.choice(words) for _ in range(WORDS))
+
+
+def _hash(passphrase: str) -> bytes:
+    return hashlib.sha256(passphrase.strip().lower().encode()).digest()
+
+
+def issue(connection: Connection, ctx: Context, user: UserRecord, *, created_by: str) -> NewLink:
+    passphrase = new_passphrase()
+    at = now()
+    record = LinkRecord(
+        id=str(uuid.uuid4()),
+        secret_hash=_hash(passphrase),
+        tenant_id=ctx.tenant_id,
+        user_id=user.id,
+        created_by=created_by,
+        created_at=at,
+        expires_at=at + ctx.settings.device_link_ttl,
+    )
+    links.create(connection, record)
+    return NewLink(passphrase=passphrase, url=f"{ctx.settings.public_url}/auth/{passphrase}", expires_at=at + ctx.settings.device_link_ttl)
+
+
+async def create(ctx: Context, current: Current) -> NewLink:
+    """A link for the signed-in user; needs a recent passkey check."""
+    stepup.require_recent(current, ctx.settings.stepup_max_age)
+    return await ctx.db.run(lambda connection: issue(connection, ctx, current.user, created_by="user"))
+
+
+def _find(connection: Connection, ctx: Context, passphrase: str) -> tuple[LinkRecord, UserRecord]:
+    if not isinstance(passphrase, str) or not PASSPHRASE.match(passphrase.strip()):
+        raise LinkInvalid()
+    link = links.find(connection, _hash(passphrase), now())
+    user = users.get(connection, link.user_id) if link else None
+    if link is None or user is None or user.disabled or link.tenant_id != ctx.tenant_id:
+        raise LinkInvalid()
+    return link, user
+
+
+async def validate(ctx: Context, passphrase: str) -> tuple[LinkRecord, UserRecord]:
+    """The link and its user, without using it up; LinkInvalid when unknown, used or expired."""
+    return await ctx.db.run(lambda connection: _find(connection, ctx, passphrase), write=False)
+
+
+async def begin(ctx: Context, passphrase: str, client: Client) -> dict[str, Any]:
+    """Creation options for a passkey on this device, for the link's user (its passkeys excluded)."""
+
+    def work(connection: Connection) -> dict[str, Any]:
+        link, user = _find(connection, ctx, passphrase)
+        options, challenge = begin_registration(
+            ctx.rp,
+            user_handle=user.user_handle,
+            user_name=user.user_name,
+            display_name=user.display_name,
+            exclude=credentials.ids_for_user(connection, user.id),
+        )
+        state = {"link_id": link.id, "origin": client.origin}
+        ceremonies.issue(connection, ctx, challenge=challenge, purpose="device", state=state, user_id=user.id)
+        return options
+
+    return await ctx.db.run(work)
+
+
+async def finish(ctx: Context, credential: dict[str, Any], client: Client) -> SignedIn:
+    """Verify the new passkey, use up the link, and sign this device in."""
+
+    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> SignedIn:
+        link = links.consume(connection, str(record.state.get("link_id")), now())
+        user = users.get(connection, link.user_id) if link else None
+        if link is None or user is None or user.disabled or user.id != record.user_id:
+            raise LinkInvalid()
+        new = finish_registration(
+            ctx.rp, credential=credential, expected_challenge=record.challenge, origin=record.state.get("origin")
+        )
+        return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
+
+    def work(connection: Connection) -> SignedIn | PassgateError:
+        return ceremonies.finish(connection, ctx, credential, "device", steps)
+
+    return await ceremonies.run_finish(ctx, work)
+
+
+def require_passphrase(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequest("Device addition token is required.", code="token_required")
+    return value

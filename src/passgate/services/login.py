@@ -1,0 +1,189 @@
+"""Sign-in: usernameless or named, and the signed-in re-check that step-up asks for."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+from sqlalchemy import Connection
+
+from passgate.ceremony.authentication import (
+    AssertionResult,
+    CounterRegressed,
+    StoredCredential,
+    begin_authentication,
+    credential_id_of,
+    finish_authentication,
+    verify_unknown,
+)
+from passgate.ceremony.client_data import ClientData
+from passgate.ceremony.encoding import b64url_decode, b64url_encode
+from passgate.errors import CeremonyFailed, PassgateError, SignInFailed
+from passgate.services import ceremonies, names, sessions
+from passgate.services.ceremonies import Client
+from passgate.services.context import Context
+from passgate.services.sessions import Current, SignedIn
+from passgate.store import audit, credentials, users
+from passgate.store.database import now
+from passgate.store.records import ChallengeRecord, CredentialRecord, SessionRecord, UserRecord
+
+log = logging.getLogger("passgate.login")
+
+
+async def begin(ctx: Context, *, user_name: str | None, current: Current | None, client: Client) -> dict[str, Any]:
+    """Request options. With no name: usernameless (empty allowCredentials, conditional UI works).
+
+    With a name, the options list that user's credentials, or a stable decoy list when the name is
+    unknown, so the answer never tells whether an account exists (W3C WebAuthn L3 §14.6.2).
+    With a signed-in session, finishing refreshes that session (the step-up re-check).
+    """
+    cleaned = names.clean(user_name, field="user_name") if user_name else None
+
+    def work(connection: Connection) -> dict[str, Any]:
+        allow: list[tuple[bytes, str]] = []
+        if cleaned is not None:
+            user = users.by_name(connection, ctx.tenant_id, cleaned)
+            allow = credentials.ids_for_user(connection, user.id) if user and not user.disabled else []
+            allow = allow or [(_decoy_credential_id(ctx, cleaned), "")]
+        uv = "required" if current is not None else None  # a re-check must verify the user
+        options, challenge = begin_authentication(ctx.rp, allow=allow, user_verification=uv)
+        state = {
+            "allowed": [b64url_encode(credential_id) for credential_id, _ in allow] if cleaned else None,
+            "require_uv": ctx.rp.require_user_verification or current is not None,
+            "origin": client.origin,
+        }
+        session_id = current.session.id if current else None
+        ceremonies.issue(connection, ctx, challenge=challenge, purpose="login", state=state, session_id=session_id)
+        return options
+
+    return await ctx.db.run(work)
+
+
+def _decoy_credential_id(ctx: Context, user_name: str) -> bytes:
+    return hmac.new(ctx.derived_key("decoy-credential"), user_name.encode(), hashlib.sha256).digest()
+
+
+async def finish(ctx: Context, *, credential: dict[str, Any], client: Client, current: Current | None) -> SignedIn:
+    """Verify the assertion and start a session, or refresh the signed-in one (same user).
+
+    Every failure answers SignInFailed with one message: unknown credential, wrong user, bad signature,
+    replay, flagged credential or disabled account look the same from outside.
+    """
+
+    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> SignedIn | PassgateError:
+        found = credentials.get_with_owner(connection, credential_id_of(credential))
+        if found is None or found[0].tenant_id != ctx.tenant_id:
+            verify_unknown(ctx.rp, credential=credential, expected_challenge=record.challenge)
+        assert found is not None
+        stored, owner = found
+        try:
+            result = _verify(ctx, credential, record, stored, owner)
+        except CounterRegressed as exc:
+            _flag(connection, ctx, stored, str(exc.detail))
+            return SignInFailed(detail=exc.detail)
+        if stored.flagged_at is not None or owner.disabled:
+            raise SignInFailed(detail="credential flagged or account disabled")
+        credentials.record_use(
+            connection,
+            stored.credential_id,
+            sign_count=result.sign_count,
+            backup_state=result.backup_state,
+            user_verified=result.user_verified,
+            at=now(),
+        )
+        return _sign_in(connection, ctx, record, owner, stored, result, client, current)
+
+    def work(connection: Connection) -> SignedIn | PassgateError:
+        outcome = ceremonies.finish(connection, ctx, credential, "login", steps, failure=SignInFailed)
+        if isinstance(outcome, PassgateError):
+            log.info("sign-in failed: %s", _loggable(outcome.detail))
+            return SignInFailed(detail=outcome.detail) if isinstance(outcome, CeremonyFailed) else outcome
+        return outcome
+
+    return await ceremonies.run_finish(ctx, work)
+
+
+def _verify(
+    ctx: Context, credential: dict[str, Any], record: ChallengeRecord, stored: CredentialRecord, owner: UserRecord
+) -> AssertionResult:
+    allowed = record.state.get("allowed")
+    return finish_authentication(
+        ctx.rp,
+        credential=credential,
+        expected_challenge=record.challenge,
+        stored=StoredCredential(
+            credential_id=stored.credential_id,
+            public_key=stored.public_key,
+            sign_count=stored.sign_count,
+            backup_eligible=stored.backup_eligible,
+            owner_user_handle=owner.user_handle,
+        ),
+        allowed_ids=frozenset(b64url_decode(item) for item in allowed) if allowed is not None else None,
+        require_user_verification=bool(record.state.get("require_uv")),
+        origin=record.state.get("origin"),
+    )
+
+
+def _sign_in(
+    connection: Connection,
+    ctx: Context,
+    record: ChallengeRecord,
+    owner: UserRecord,
+    stored: CredentialRecord,
+    result: AssertionResult,
+    client: Client,
+    current: Current | None,
+) -> SignedIn:
+    signed_in_session = _session_to_refresh(record, owner, current)
+    if signed_in_session is not None:
+        return sessions.refresh(
+            connection,
+            ctx,
+            signed_in_session,
+            user=owner,
+            credential_id=stored.credential_id,
+            user_verified=result.user_verified,
+            backup_eligible=stored.backup_eligible,
+        )
+    if current is not None:  # someone else signed in on this browser: the old session ends
+        from passgate.store import sessions as session_rows
+
+        session_rows.remove(connection, current.session.id, current.user.id)
+    return sessions.start(
+        connection,
+        ctx,
+        user=owner,
+        credential_id=stored.credential_id,
+        user_verified=result.user_verified,
+        backup_eligible=stored.backup_eligible,
+        client=client,
+    )
+
+
+def _session_to_refresh(record: ChallengeRecord, owner: UserRecord, current: Current | None) -> SessionRecord | None:
+    if current is None or record.session_id != current.session.id or current.user.id != owner.id:
+        return None
+    return current.session
+
+
+def _flag(connection: Connection, ctx: Context, stored: CredentialRecord, reason: str) -> None:
+    """A cloned-authenticator signal: the credential can no longer sign in until cleared."""
+    at = now()
+    credentials.flag(connection, stored.credential_id, reason, at)
+    audit.record(
+        connection,
+        tenant_id=ctx.tenant_id,
+        user_id=stored.user_id,
+        kind="credential_flagged",
+        at=at,
+        credential_id=b64url_encode(stored.credential_id),
+        reason=reason,
+    )
+    log.warning("credential %s flagged: %s", b64url_encode(stored.credential_id), reason)
+
+
+def _loggable(text: str | None) -> str:
+    """Library messages may quote attacker input: escape control characters before logging."""
+    return (text or "").encode("unicode_escape").decode("ascii")[:300]

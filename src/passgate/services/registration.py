@@ -1,0 +1,133 @@
+"""Sign-up: a new account with its first passkey, signed in at once."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection
+
+from passgate.ceremony.client_data import ClientData
+from passgate.ceremony.encoding import b64url_decode, b64url_encode
+from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
+from passgate.errors import CeremonyFailed, Conflict, Forbidden, PassgateError
+from passgate.services import ceremonies, names, sessions
+from passgate.services.ceremonies import Client
+from passgate.services.context import Context
+from passgate.services.sessions import SignedIn
+from passgate.store import audit, credentials, users
+from passgate.store.database import now
+from passgate.store.records import ChallengeRecord, CredentialRecord, UserRecord
+
+USER_HANDLE_BYTES = 32  # opaque and random: never derived from the name (W3C WebAuthn L3 §14.6.1)
+
+
+def _name_taken(user_name: str) -> Conflict:
+    return Conflict(f"The name {user_name!r} is taken. Choose another.", code="user_name_taken")
+
+
+async def begin(ctx: Context, *, user_name: str, display_name: str, client: Client) -> dict[str, Any]:
+    """Creation options for a new account (discoverable passkey; UV per policy)."""
+    if not ctx.settings.registration_open:
+        raise Forbidden("Sign-up is closed here. Ask an administrator for an invitation link.", code="signup_closed")
+    user_name = names.clean(user_name, field="user_name")
+    display_name = names.clean(display_name, field="display_name", required=False) or user_name
+    user_handle = secrets.token_bytes(USER_HANDLE_BYTES)
+    options, challenge = begin_registration(
+        ctx.rp, user_handle=user_handle, user_name=user_name, display_name=display_name, exclude=[]
+    )
+    state = {
+        "user_name": user_name,
+        "display_name": display_name,
+        "user_handle": b64url_encode(user_handle),
+        "origin": client.origin,
+    }
+
+    def work(connection: Connection) -> None:
+        if users.name_exists(connection, ctx.tenant_id, user_name):
+            raise _name_taken(user_name)
+        ceremonies.issue(connection, ctx, challenge=challenge, purpose="register", state=state)
+
+    await ctx.db.run(work)
+    return options
+
+
+async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) -> SignedIn:
+    """Verify the new passkey, create the account and start its session."""
+
+    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> SignedIn:
+        state = record.state
+        new = finish_registration(
+            ctx.rp, credential=credential, expected_challenge=record.challenge, origin=state.get("origin")
+        )
+        try:
+            user = users.create(
+                connection,
+                tenant_id=ctx.tenant_id,
+                user_name=str(state["user_name"]),
+                display_name=str(state["display_name"]),
+                user_handle=b64url_decode(state["user_handle"]),
+                at=now(),
+            )
+        except users.NameTaken:
+            raise _name_taken(str(state["user_name"])) from None
+        return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
+
+    def work(connection: Connection) -> SignedIn | PassgateError:
+        return ceremonies.finish(connection, ctx, credential, "register", steps)
+
+    return await ceremonies.run_finish(ctx, work)
+
+
+def store_credential(connection: Connection, ctx: Context, *, user: UserRecord, new: NewCredential) -> None:
+    """Persist a verified credential (W3C WebAuthn L3 §7.1 steps 26-27); an id already known is refused."""
+    at = now()
+    record = CredentialRecord(
+        credential_id=new.credential_id,
+        tenant_id=ctx.tenant_id,
+        user_id=user.id,
+        public_key=new.public_key,
+        algorithm=new.algorithm,
+        sign_count=new.sign_count,
+        transports=",".join(new.transports),
+        aaguid=new.aaguid,
+        backup_eligible=new.backup_eligible,
+        backup_state=new.backup_state,
+        uv_initialized=new.user_verified,
+        attestation_format=new.attestation_format,
+        rp_id=ctx.rp.rp_id,
+        name="",
+        created_at=at,
+        last_used_at=at,
+        last_verified_at=at if new.user_verified else None,
+        flagged_at=None,
+        flag_reason=None,
+    )
+    try:
+        credentials.create(connection, record)
+    except credentials.AlreadyRegistered:
+        raise CeremonyFailed("This passkey is already registered.", code="credential_exists") from None
+    audit.record(
+        connection,
+        tenant_id=ctx.tenant_id,
+        user_id=user.id,
+        kind="credential_added",
+        at=at,
+        credential_id=b64url_encode(new.credential_id),
+        aaguid=new.aaguid,
+    )
+
+
+def store_and_sign_in(
+    connection: Connection, ctx: Context, *, user: UserRecord, new: NewCredential, client: Client
+) -> SignedIn:
+    store_credential(connection, ctx, user=user, new=new)
+    return sessions.start(
+        connection,
+        ctx,
+        user=user,
+        credential_id=new.credential_id,
+        user_verified=new.user_verified,
+        backup_eligible=new.backup_eligible,
+        client=client,
+    )

@@ -1,0 +1,151 @@
+"""Sessions: start one after a ceremony, find the signed-in user from a token, end one or all."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from passgate.errors import NotAuthenticated, NotFound
+from passgate.services.ceremonies import Client
+from passgate.services.context import Context
+from passgate.store import sessions, users
+from passgate.store.database import now
+from passgate.store.records import SessionRecord, UserRecord
+
+TOUCH_INTERVAL = 60.0  # seconds between last-seen updates of one session
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The signed-in session and its user."""
+
+    session: SessionRecord
+    user: UserRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A ceremony's outcome: the user, their session and the token for the cookie."""
+
+    user: UserRecord
+    session: SessionRecord
+    token: str
+
+
+def amr_for(*, user_verified: bool, backup_eligible: bool) -> str:
+    """RFC 8176 methods: a synced passkey is a software key (`swk`), a device-bound one `hwk`;
+    user verification adds `user` and makes it multi-factor (`mfa`)."""
+    key = "swk" if backup_eligible else "hwk"
+    return f"{key} user mfa" if user_verified else key
+
+
+def start(
+    connection: Connection,
+    ctx: Context,
+    *,
+    user: UserRecord,
+    credential_id: bytes,
+    user_verified: bool,
+    backup_eligible: bool,
+    client: Client,
+) -> SignedIn:
+    """Create a session row for a user who just passed a ceremony, and its token."""
+    at = now()
+    record = SessionRecord(
+        id=secrets.token_urlsafe(24),
+        tenant_id=ctx.tenant_id,
+        user_id=user.id,
+        credential_id=credential_id,
+        created_at=at,
+        last_seen_at=at,
+        auth_time=at,
+        user_verified=user_verified,
+        amr=amr_for(user_verified=user_verified, backup_eligible=backup_eligible),
+        user_agent=client.user_agent[:400],
+        ip=client.ip[:64],
+        expires_at=at + ctx.settings.session_max_age,
+    )
+    sessions.create(connection, record)
+    users.record_visit(connection, user.id, at)
+    return SignedIn(user=user, session=record, token=token_for(ctx, record))
+
+
+def refresh(
+    connection: Connection,
+    ctx: Context,
+    current: SessionRecord,
+    *,
+    user: UserRecord,
+    credential_id: bytes,
+    user_verified: bool,
+    backup_eligible: bool,
+) -> SignedIn:
+    """A signed-in passkey check (step-up): same session, new `auth_time`, new token."""
+    at = now()
+    values = {
+        "auth_time": at,
+        "last_seen_at": at,
+        "credential_id": credential_id,
+        "user_verified": user_verified,
+        "amr": amr_for(user_verified=user_verified, backup_eligible=backup_eligible),
+    }
+    sessions.refresh_auth(connection, current.id, values)
+    users.record_visit(connection, user.id, at)
+    record = SessionRecord(**{**{name: getattr(current, name) for name in current.__slots__}, **values})
+    return SignedIn(user=user, session=record, token=token_for(ctx, record))
+
+
+def token_for(ctx: Context, record: SessionRecord) -> str:
+    return ctx.tokens.issue(
+        session_id=record.id, user_id=record.user_id, issued_at=now(), expires_at=record.expires_at
+    )
+
+
+async def authenticate(ctx: Context, token: str | None) -> Current:
+    """The session a token names; NotAuthenticated if forged, expired, idle, revoked or the user is disabled."""
+    if not token:
+        raise NotAuthenticated()
+    claims = ctx.tokens.verify(token)
+    found = await ctx.db.run(lambda connection: sessions.get_with_user(connection, claims.session_id), write=False)
+    at = now()
+    if found is None:
+        raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
+    session, user = found
+    if (
+        session.user_id != claims.user_id
+        or user.disabled
+        or session.expires_at <= at
+        or session.last_seen_at + ctx.settings.session_idle_timeout <= at
+    ):
+        raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
+    if at - session.last_seen_at > TOUCH_INTERVAL:
+        await ctx.db.run(lambda connection: sessions.touch(connection, session.id, at))
+    return Current(session=session, user=user)
+
+
+async def end(ctx: Context, current: Current) -> None:
+    await ctx.db.run(lambda connection: sessions.remove(connection, current.session.id, current.user.id))
+
+
+async def end_all(ctx: Context, current: Current) -> int:
+    return await ctx.db.run(lambda connection: sessions.remove_all(connection, current.user.id))
+
+
+async def end_one(ctx: Context, current: Current, session_id: str) -> None:
+    """End one of the user's own sessions (a foreign or unknown id is NotFound)."""
+    removed = await ctx.db.run(lambda connection: sessions.remove(connection, session_id, current.user.id))
+    if not removed:
+        raise NotFound("No such session.", code="session_not_found")
+
+
+async def list_for(ctx: Context, user_id: str) -> list[SessionRecord]:
+    return await ctx.db.run(lambda connection: sessions.for_user(connection, user_id), write=False)
+
+
+def sweep(ctx: Context) -> int:
+    at = now()
+    return ctx.db.transact(
+        lambda connection: sessions.remove_expired(connection, at, at - ctx.settings.session_idle_timeout)
+    )

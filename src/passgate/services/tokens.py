@@ -1,0 +1,59 @@
+"""Session tokens: compact JWTs (HS256, joserfc) that name a session row.
+
+The key list rotates: the first key signs, every listed key verifies, a key removed from the list
+(retired) no longer verifies anything. Each key is known by a short id derived from it (`kid`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OctKey
+
+from passgate.ceremony.encoding import b64url_encode
+from passgate.errors import NotAuthenticated
+
+AUDIENCE = "passgate-session"
+_CLAIMS = jwt.JWTClaimsRegistry(
+    exp={"essential": True}, sid={"essential": True}, sub={"essential": True}, aud={"essential": True, "value": AUDIENCE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaims:
+    session_id: str
+    user_id: str
+    expires_at: int
+
+
+def key_id(key: bytes) -> str:
+    return b64url_encode(hashlib.sha256(b"passgate-session-key:" + key).digest()[:9])
+
+
+class SessionTokens:
+    """Signs and verifies session tokens with a rotating key list."""
+
+    def __init__(self, keys: list[bytes]):
+        if not keys:
+            raise ValueError("at least one signing key is required")
+        self._keys = [OctKey.import_key(key, {"kid": key_id(key)}) for key in keys]
+        self._keyset = KeySet(self._keys)
+        self._signing = self._keys[0]
+
+    def issue(self, *, session_id: str, user_id: str, issued_at: float, expires_at: float) -> str:
+        claims = {"sid": session_id, "sub": user_id, "aud": AUDIENCE, "iat": int(issued_at), "exp": int(expires_at)}
+        header = {"alg": "HS256", "kid": self._signing.kid}
+        return jwt.encode(header, claims, self._signing, algorithms=["HS256"])
+
+    def verify(self, token: str) -> SessionClaims:
+        """The token's claims; NotAuthenticated when forged, malformed, expired or signed by a retired key."""
+        try:
+            decoded = jwt.decode(token, self._keyset, algorithms=["HS256"])
+            _CLAIMS.validate(decoded.claims)
+            claims = decoded.claims
+            return SessionClaims(session_id=str(claims["sid"]), user_id=str(claims["sub"]), expires_at=int(claims["exp"]))
+        except (JoseError, ValueError, KeyError, TypeError):
+            raise NotAuthenticated("Your session is not valid. Sign in again.", code="session_invalid") from None

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 tables and one module per table family."""

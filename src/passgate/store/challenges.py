@@ -1,0 +1,52 @@
+"""Challenges: stored server-side, bound to purpose/tenant/user, consumed exactly once.
+
+`consume` is `DELETE … RETURNING` inside the caller's transaction: of two finishes racing for the same
+challenge, one gets the row and the other gets nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert
+
+from passgate.store.models import challenges
+from passgate.store.records import ChallengeRecord
+
+
+def create(
+    connection: Connection,
+    *,
+    challenge: bytes,
+    purpose: str,
+    tenant_id: str,
+    expires_at: float,
+    state: dict[str, Any],
+    user_id: str | None = None,
+    session_id: str | None = None,
+) -> None:
+    connection.execute(
+        insert(challenges).values(
+            challenge=challenge,
+            purpose=purpose,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            session_id=session_id,
+            state=state,
+            expires_at=expires_at,
+        )
+    )
+
+
+def consume(connection: Connection, challenge: bytes, now: float) -> ChallengeRecord | None:
+    """Delete the challenge and return it if it existed and had not expired."""
+    row = connection.execute(
+        delete(challenges).where(challenges.c.challenge == challenge).returning(*challenges.c)
+    ).first()
+    if row is None or row.expires_at <= now:
+        return None
+    return ChallengeRecord(**row._mapping)
+
+
+def sweep(connection: Connection, now: float) -> int:
+    return connection.execute(delete(challenges).where(challenges.c.expires_at <= now)).rowcount

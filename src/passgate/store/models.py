@@ -1,0 +1,136 @@
+"""Tables. Times are UTC epoch seconds (float); ids are strings; WebAuthn values are raw bytes.
+
+The store knows nothing of WebAuthn or HTTP: it keeps bytes, numbers, strings and times.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+BUILTIN_TENANT = "00000000-0000-0000-0000-000000000000"
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_name", name="uq_users_tenant_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_name: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200))
+    user_handle: Mapped[bytes] = mapped_column(LargeBinary(64), unique=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    algorithm: Mapped[int] = mapped_column(Integer)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    transports: Mapped[str] = mapped_column(String(200), default="")
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean)
+    backup_state: Mapped[bool] = mapped_column(Boolean)
+    uv_initialized: Mapped[bool] = mapped_column(Boolean)
+    attestation_format: Mapped[str] = mapped_column(String(40))
+    rp_id: Mapped[str] = mapped_column(String(253))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_verified_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    flagged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    flag_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Challenge(Base):
+    __tablename__ = "challenges"
+    challenge: Mapped[bytes] = mapped_column(LargeBinary(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[dict[str, object]] = mapped_column(JSON)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes | None] = mapped_column(LargeBinary(1023), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    auth_time: Mapped[float] = mapped_column(Float)
+    user_verified: Mapped[bool] = mapped_column(Boolean)
+    amr: Mapped[str] = mapped_column(String(100))
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class DeviceLink(Base):
+    __tablename__ = "device_links"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_user_at", "user_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+tenants = Tenant.__table__
+users = User.__table__
+credentials = Credential.__table__
+challenges = Challenge.__table__
+sessions = Session.__table__
+device_links = DeviceLink.__table__
+audit_events = AuditEvent.__table__

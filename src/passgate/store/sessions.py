@@ -1,0 +1,59 @@
+"""Sessions: server-side rows that a signed cookie token points to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from passgate.store.models import sessions, users
+from passgate.store.records import SessionRecord, UserRecord
+
+
+def create(connection: Connection, record: SessionRecord) -> None:
+    connection.execute(insert(sessions).values({name: getattr(record, name) for name in record.__slots__}))
+
+
+def get_with_user(connection: Connection, session_id: str) -> tuple[SessionRecord, UserRecord] | None:
+    """The session and its user in one statement (the hot path of every signed-in request)."""
+    user_columns = [column.label(f"u_{column.name}") for column in users.c]
+    row = connection.execute(
+        select(sessions, *user_columns).join(users, users.c.id == sessions.c.user_id).where(sessions.c.id == session_id)
+    ).first()
+    if row is None:
+        return None
+    mapping = row._mapping
+    session = SessionRecord(**{name: mapping[name] for name in SessionRecord.__slots__})
+    user = UserRecord(**{name: mapping[f"u_{name}"] for name in UserRecord.__slots__})
+    return session, user
+
+
+def for_user(connection: Connection, user_id: str) -> list[SessionRecord]:
+    rows = connection.execute(
+        select(sessions).where(sessions.c.user_id == user_id).order_by(sessions.c.last_seen_at.desc())
+    )
+    return [SessionRecord(**row._mapping) for row in rows]
+
+
+def touch(connection: Connection, session_id: str, at: float) -> None:
+    connection.execute(update(sessions).where(sessions.c.id == session_id).values(last_seen_at=at))
+
+
+def refresh_auth(connection: Connection, session_id: str, values: dict[str, Any]) -> None:
+    connection.execute(update(sessions).where(sessions.c.id == session_id).values(values))
+
+
+def remove(connection: Connection, session_id: str, user_id: str) -> bool:
+    result = connection.execute(
+        delete(sessions).where(sessions.c.id == session_id, sessions.c.user_id == user_id)
+    )
+    return result.rowcount > 0
+
+
+def remove_all(connection: Connection, user_id: str) -> int:
+    return connection.execute(delete(sessions).where(sessions.c.user_id == user_id)).rowcount
+
+
+def remove_expired(connection: Connection, now: float, idle_before: float) -> int:
+    query = delete(sessions).where((sessions.c.expires_at <= now) | (sessions.c.last_seen_at <= idle_before))
+    return connection.execute(query).rowcount

@@ -1,0 +1,53 @@
+"""Dependencies shared by the routes: the context, the caller, the signed-in session."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from passgate.errors import NotAuthenticated
+from passgate.services import sessions
+from passgate.services.ceremonies import Client
+from passgate.services.context import Context
+from passgate.services.sessions import Current
+
+
+def get_context(connection: HTTPConnection) -> Context:
+    ctx: Context = connection.app.state.ctx
+    return ctx
+
+
+def get_client(connection: HTTPConnection) -> Client:
+    ctx = get_context(connection)
+    origin = connection.headers.get("origin")
+    return Client(
+        user_agent=connection.headers.get("user-agent", ""),
+        ip=connection.client.host if connection.client else "",
+        origin=origin if origin in ctx.settings.origins else None,
+    )
+
+
+def session_token(connection: HTTPConnection) -> str | None:
+    return connection.cookies.get(get_context(connection).settings.session_cookie_name)
+
+
+async def optional_session(connection: HTTPConnection) -> Current | None:
+    token = session_token(connection)
+    if not token:
+        return None
+    try:
+        return await sessions.authenticate(get_context(connection), token)
+    except NotAuthenticated:
+        return None
+
+
+async def require_session(request: Request) -> Current:
+    return await sessions.authenticate(get_context(request), session_token(request))
+
+
+Ctx = Annotated[Context, Depends(get_context)]
+Caller = Annotated[Client, Depends(get_client)]
+MaybeSignedIn = Annotated[Current | None, Depends(optional_session)]
+SignedIn = Annotated[Current, Depends(require_session)]

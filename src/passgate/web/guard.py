@@ -1,0 +1,109 @@
+"""One pure-ASGI middleware for every request: body size limit, cross-site request refusal, and the
+security headers. Pure ASGI because it runs on the hot paths."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from passgate.config import Settings
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+DOCS_CSP = (  # Swagger UI at /docs loads its assets from a CDN by FastAPI's design
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _error(status: int, message: str, code: str) -> tuple[Message, Message]:
+    body = json.dumps({"error": message, "code": code}).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.limit = settings.max_body_bytes
+        self.origins = frozenset(settings.origins)
+        headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if settings.secure_cookies:
+            headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refuse(scope)
+        if refusal is not None:
+            for message in refusal:
+                await send(message)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise BodyTooLarge
+            return message
+
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), *self._headers_for(scope, message)]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except BodyTooLarge:
+            if not started:
+                for message in _error(413, "The request body is too large.", "payload_too_large"):
+                    await send(message)
+
+    def _refuse(self, scope: Scope) -> tuple[Message, Message] | None:
+        if scope["method"] not in UNSAFE:
+            return None
+        origin = None
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                return _error(413, "The request body is too large.", "payload_too_large")
+            if name == b"origin":
+                origin = value.decode("latin-1")
+        if origin is not None and origin not in self.origins:
+            return _error(403, "Cross-site requests are not allowed.", "cross_site_request")
+        return None
+
+    def _headers_for(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:
+        extra = list(self.headers)
+        names = {name.lower() for name, _ in message.get("headers", [])}
+        path: str = scope["path"]
+        if b"content-security-policy" not in names:
+            csp = DOCS_CSP if path in ("/docs", "/redoc") else CSP
+            extra.append((b"content-security-policy", csp.encode()))
+        if path.startswith("/auth") and b"cache-control" not in names:
+            extra.append((b"cache-control", b"no-store"))
+        return extra

@@ -1,0 +1,1 @@
+"""One router per face: auth (ceremonies, sessions), account, device links, WebSockets, pages."""

@@ -1,0 +1,55 @@
+"""`/auth`: the signed-in user's passkeys and sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from passgate.ceremony.encoding import b64url_decode
+from passgate.services import credentials, sessions
+from passgate.web.deps import Caller, Ctx, SignedIn
+from passgate.web.schemas import CredentialRef, RegistrationCredential, Rename, SessionRef
+
+router = APIRouter(prefix="/auth", tags=["account"])
+
+
+@router.post("/credentials/begin", summary="Begin adding a passkey")
+async def add_begin(ctx: Ctx, current: SignedIn, client: Caller) -> dict[str, Any]:
+    """Creation options for another passkey on this account; existing ones are in `excludeCredentials`."""
+    return await credentials.begin_add(ctx, current, client)
+
+
+@router.post("/credentials/finish", summary="Finish adding a passkey")
+async def add_finish(body: RegistrationCredential, ctx: Ctx, current: SignedIn) -> dict[str, Any]:
+    """Body: `credential.toJSON()`. Stores the passkey on the signed-in account."""
+    record = await credentials.finish_add(ctx, current, body.model_dump(exclude_none=True))
+    return {"status": "success", "message": "Passkey added", "credential": credentials.credential_json(record, current)}
+
+
+@router.post("/user-info", summary="Account details")
+async def user_info(ctx: Ctx, current: SignedIn) -> dict[str, Any]:
+    """The user (`visits`, `last_seen`), their passkeys (authenticator name and icon by AAGUID in
+    `aaguid_info`) and their sessions."""
+    return await credentials.account(ctx, current)
+
+
+@router.post("/rename-credential", summary="Rename a passkey")
+async def rename_credential(body: Rename, ctx: Ctx, current: SignedIn) -> dict[str, str]:
+    await credentials.rename(ctx, current, b64url_decode(body.credential_id, field="credential_id"), body.name)
+    return {"status": "success", "message": "Passkey renamed"}
+
+
+@router.post("/delete-credential", summary="Remove a passkey")
+async def delete_credential(body: CredentialRef, ctx: Ctx, current: SignedIn) -> dict[str, str]:
+    """Needs a recent passkey check (`401 reauth_required`). Refuses the passkey this session signed in
+    with (`409 credential_in_use`) and the last one (`409 last_credential`)."""
+    await credentials.delete(ctx, current, b64url_decode(body.credential_id, field="credential_id"))
+    return {"status": "success", "message": "Credential deleted successfully"}
+
+
+@router.post("/delete-session", summary="End one session")
+async def delete_session(body: SessionRef, ctx: Ctx, current: SignedIn) -> dict[str, str]:
+    """Ends one of your sessions (e.g. a lost laptop's)."""
+    await sessions.end_one(ctx, current, body.session_id)
+    return {"status": "success", "message": "Session ended"}

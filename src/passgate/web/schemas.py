@@ -1,0 +1,84 @@
+"""Request bodies: the JSON shapes the `/auth` API accepts (also the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+B64Url = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=16384)]
+Name = Annotated[str, StringConstraints(max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterBegin(Strict):
+    user_name: Name = Field(description="The account's unique name (e.g. an email address).")
+    display_name: Name = Field(default="", description="A friendly name shown by authenticators.")
+
+
+class LoginBegin(Strict):
+    user_name: Name | None = Field(
+        default=None, description="Omit for usernameless sign-in (and passkey autofill)."
+    )
+
+
+class AttestationResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    clientDataJSON: B64Url  # noqa: N815 - WebAuthn's wire names
+    attestationObject: B64Url  # noqa: N815
+    transports: list[Annotated[str, StringConstraints(max_length=32)]] = Field(default_factory=list, max_length=10)
+
+
+class AssertionResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    clientDataJSON: B64Url  # noqa: N815
+    authenticatorData: B64Url  # noqa: N815
+    signature: B64Url
+    userHandle: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]*$", max_length=128)] | None = None  # noqa: N815
+
+
+class _CredentialJSON(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: B64Url
+    rawId: B64Url  # noqa: N815
+    type: Literal["public-key"]
+    authenticatorAttachment: str | None = None  # noqa: N815
+    clientExtensionResults: dict[str, Any] = Field(default_factory=dict)  # noqa: N815
+
+
+class RegistrationCredential(_CredentialJSON):
+    """What `credential.toJSON()` returns after `navigator.credentials.create()`."""
+
+    response: AttestationResponse
+
+
+class AuthenticationCredential(_CredentialJSON):
+    """What `credential.toJSON()` returns after `navigator.credentials.get()`."""
+
+    response: AssertionResponse
+
+
+class CredentialRef(Strict):
+    credential_id: B64Url = Field(description="The passkey's credential id (base64url).")
+
+
+class Rename(Strict):
+    credential_id: B64Url
+    name: Name = Field(description="A label for the passkey; empty restores the authenticator's name.")
+
+
+class SessionRef(Strict):
+    session_id: Annotated[str, StringConstraints(max_length=64)]
+
+
+class TokenBody(Strict):
+    token: Annotated[str, StringConstraints(max_length=4096)] | None = None
+
+
+class DeviceToken(Strict):
+    token: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="The link's passphrase (word.word.word); defaults to the one the link set."
+    )

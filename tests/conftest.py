@@ -1,0 +1,99 @@
+"""Shared fixtures: settings in a temporary data dir, the app over ASGI on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from flows import ORIGIN, Passkeys
+from passgate.config import Settings, load_settings
+from passgate.services.context import Context
+from passgate.web.app import create_app
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("PASSGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+TEST_KEY = "k" * 48
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "secret_keys": [TEST_KEY],
+        "rate_limit": "10000/minute",
+        "port": 8000,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def _postgres_reachable() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run (dropped afterwards)."""
+    import psycopg
+
+    if not _postgres_reachable():
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
+        pytest.skip("PostgreSQL not reachable (set PASSGATE_TEST_POSTGRES)")
+    name = f"passgate_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'passgate.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    context = Context.build(settings)
+    context.db.migrate()
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+async def client(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(ctx) as http:
+        yield http
+
+
+def app_client(ctx: Context) -> httpx.AsyncClient:
+    app = create_app(ctx.settings, ctx)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"origin": ORIGIN}
+    )
+
+
+@pytest.fixture
+async def passkeys(client: httpx.AsyncClient) -> Passkeys:
+    return Passkeys(client)
