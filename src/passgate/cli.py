@@ -19,6 +19,8 @@ keys_app = typer.Typer(help="Session signing keys: the first signs, all verify."
 user_app = typer.Typer(help="Accounts: add, list, disable, delete, recovery links.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(user_app, name="user")
+group_app = typer.Typer(help="Group memberships (forward-auth rules, Remote-Groups).", no_args_is_help=True)
+user_app.add_typer(group_app, name="group")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -90,11 +92,19 @@ def migrate() -> None:
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    url: Annotated[
+        str | None, typer.Option(help="A URL behind the forward-auth gate: explain Passgate's decisions.")
+    ] = None,
+) -> None:
     """Print the effective configuration (secrets masked) and check it."""
     from passgate.doctor import run_checks
 
     ok = run_checks(typer.echo)
+    if url is not None and ok:
+        from passgate.gate_doctor import explain
+
+        ok = explain(_settings(), url, typer.echo)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -202,6 +212,38 @@ def user_link(name: str) -> None:
     typer.echo(f"Link for {name} (single use, until {expires}):")
     typer.echo(f"  {link.url}")  # type: ignore[attr-defined]
     typer.echo(f"Passphrase: {link.passphrase}")  # type: ignore[attr-defined]
+
+
+def _groups(action: str, *args: str) -> object:
+    from passgate.services import groups
+
+    ctx = _context()
+    try:
+        return getattr(groups, action)(ctx, *args)
+    except PassgateError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@group_app.command("add")
+def group_add(name: str, group: str) -> None:
+    """Put user NAME in GROUP (effective at the gate within PASSGATE_REVOCATION_WINDOW seconds)."""
+    added = _groups("add", name, group)
+    typer.echo(f"{name} is {'now' if added else 'already'} in {group.strip().lower()}.")
+
+
+@group_app.command("remove")
+def group_remove(name: str, group: str) -> None:
+    """Take user NAME out of GROUP."""
+    removed = _groups("remove", name, group)
+    typer.echo(f"{name} {'removed from' if removed else 'was not in'} {group.strip().lower()}.")
+
+
+@group_app.command("list")
+def group_list(name: str) -> None:
+    """List the groups of user NAME."""
+    for group in _groups("of_user", name):  # type: ignore[attr-defined]
+        typer.echo(group)
 
 
 @user_app.command("unflag")

@@ -27,11 +27,13 @@ from pydantic_settings import (
 )
 
 from passgate.errors import ConfigError
+from passgate.gate_config import GateRule, check_cookie_domain, check_return_host, check_rule_names
 
 ENV_PREFIX = "PASSGATE_"
 SECRET_KEYS_FILE_NAME = "secret-keys"
 MIN_SECRET_KEY_LENGTH = 32
 Algorithm = Literal["ES256", "EdDSA", "RS256"]
+DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA", "RS256")
 
 
 def _split_list(value: Any) -> Any:
@@ -89,7 +91,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     user_verification: Literal["required", "preferred", "discouraged"] = "preferred"
-    algorithms: Annotated[list[Algorithm], NoDecode] = Field(default_factory=lambda: ["ES256", "EdDSA", "RS256"])
+    algorithms: Annotated[list[Algorithm], NoDecode] = Field(default_factory=lambda: list(DEFAULT_ALGORITHMS))
     registration_open: bool = True
     challenge_ttl: int = Field(default=300, ge=30, le=3600)
     ceremony_timeout_ms: int = Field(default=120_000, ge=10_000, le=600_000)
@@ -101,6 +103,10 @@ class Settings(BaseSettings):
     rate_limit: str = "30/minute"
     redis_url: str = ""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cookie_domain: str = ""
+    return_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    revocation_window: float = Field(default=5.0, ge=0, le=300)
+    forward_auth_rules: dict[str, GateRule] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -124,7 +130,7 @@ class Settings(BaseSettings):
             raise ConfigError(f"{ENV_PREFIX}CONFIG points to {toml_path!r}, which does not exist.")
         return tuple(sources)
 
-    @field_validator("origins", "secret_keys", "algorithms", "trusted_proxies", mode="before")
+    @field_validator("origins", "secret_keys", "algorithms", "trusted_proxies", "return_hosts", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -154,6 +160,11 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("return_hosts")
+    @classmethod
+    def _return_hosts(cls, value: list[str]) -> list[str]:
+        return [check_return_host(item) for item in value]
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
         if not self.origins:
@@ -180,6 +191,8 @@ class Settings(BaseSettings):
                     f"Every PASSGATE_SECRET_KEYS entry needs at least {MIN_SECRET_KEY_LENGTH} characters; "
                     "generate one with `passgate keys generate`."
                 )
+        self.cookie_domain = check_cookie_domain(self.cookie_domain, public_url=self.public_url, origins=self.origins)
+        check_rule_names(self.forward_auth_rules)
         return self
 
     @property
@@ -189,7 +202,11 @@ class Settings(BaseSettings):
 
     @property
     def session_cookie_name(self) -> str:
-        return "__Host-passgate" if self.secure_cookies else "passgate"
+        """`__Host-passgate` on https; `__Secure-passgate` when the cookie is shared with a whole domain
+        (`PASSGATE_COOKIE_DOMAIN`), since `__Host-` forbids `Domain=` (SECURITY FA-09)."""
+        if not self.secure_cookies:
+            return "passgate"
+        return "__Secure-passgate" if self.cookie_domain else "__Host-passgate"
 
     @cached_property
     def sqlalchemy_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from webauthn import generate_authentication_options, verify_authentication_resp
 from webauthn.helpers import options_to_json_dict
 from webauthn.helpers.structs import CredentialDeviceType, UserVerificationRequirement
 
+from passgate.ceremony.client_data import read_client_data
 from passgate.ceremony.encoding import b64url_decode
 from passgate.ceremony.policy import RelyingParty
 from passgate.ceremony.registration import CHALLENGE_BYTES, descriptors
@@ -82,15 +84,20 @@ def finish_authentication(
     Raises CeremonyFailed for every failed check, and CounterRegressed (after the signature verified)
     when the sign count went backwards.
     """
+    # These failures are raised only after the signature was verified anyway, so that a wrong account
+    # costs the same time as a bad signature (§14.6.2) and never reaches the counter check.
+    problem: str | None = None
     # §7.2 step 5: when allowCredentials was given, the credential must be one of them.
     if allowed_ids is not None and stored.credential_id not in allowed_ids:
-        raise CeremonyFailed(detail="credential not in allowCredentials")
+        problem = "credential not in allowCredentials"
     # §7.2 step 6: a returned user handle must be the owner's; a usernameless ceremony requires one.
     user_handle = _user_handle(credential)
     if user_handle is not None and not hmac.compare_digest(user_handle, stored.owner_user_handle):
-        raise CeremonyFailed(detail="userHandle does not match the credential's owner")
+        problem = "userHandle does not match the credential's owner"
     if user_handle is None and allowed_ids is None:
-        raise CeremonyFailed(detail="usernameless ceremony without userHandle")
+        problem = "usernameless ceremony without userHandle"
+    # §7.2 steps 13-14: no cross-origin embedding.
+    read_client_data(credential).require_top_level()
     expected_origins = [origin] if origin in rp.origins else list(rp.origins)
     try:
         verified = verify_authentication_response(
@@ -103,7 +110,9 @@ def finish_authentication(
             require_user_verification=require_user_verification,
         )
     except Exception as exc:  # every library failure is a failed ceremony, never a 500
-        raise CeremonyFailed(detail=f"{type(exc).__name__}: {exc}") from None
+        raise CeremonyFailed(detail=problem or f"{type(exc).__name__}: {exc}") from None
+    if problem is not None:
+        raise CeremonyFailed(detail=problem)
     if verified.credential_id != stored.credential_id:
         raise CeremonyFailed(detail="rawId does not name the stored credential")
     # §7.2 step 19: backup eligibility never changes for a credential.
@@ -142,7 +151,7 @@ def verify_unknown(rp: RelyingParty, *, credential: dict[str, Any], expected_cha
         backup_eligible=False,
         owner_user_handle=_user_handle(credential) or b"",
     )
-    try:
+    with contextlib.suppress(CeremonyFailed):
         finish_authentication(
             rp,
             credential=credential,
@@ -151,8 +160,6 @@ def verify_unknown(rp: RelyingParty, *, credential: dict[str, Any], expected_cha
             allowed_ids=None,
             require_user_verification=False,
         )
-    except CeremonyFailed:
-        pass
     raise CeremonyFailed(detail="unknown credential")
 
 
@@ -161,4 +168,6 @@ def _decoy_public_key() -> bytes:
     import cbor2
 
     numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
-    return cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
+    return cbor2.dumps(
+        {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
+    )

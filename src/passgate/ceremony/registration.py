@@ -6,8 +6,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import cbor2
 from webauthn import generate_registration_options, verify_registration_response
-from webauthn.helpers import decode_credential_public_key, options_to_json_dict
+from webauthn.helpers import (
+    decode_credential_public_key,
+    decoded_public_key_to_cryptography,
+    options_to_json_dict,
+)
+from webauthn.helpers.cose import COSECRV, COSEKTY, COSEAlgorithmIdentifier
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
@@ -18,12 +24,19 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from passgate.ceremony.client_data import read_client_data
 from passgate.ceremony.encoding import b64url_decode
 from passgate.ceremony.policy import MAX_CREDENTIAL_ID_LENGTH, RelyingParty
 from passgate.errors import CeremonyFailed
 
 CHALLENGE_BYTES = 32
 KNOWN_TRANSPORTS = frozenset(transport.value for transport in AuthenticatorTransport)
+# The key type (and curve) each supported algorithm must come with (RFC 9053; WebAuthn L3 §5.8.5).
+KEY_SHAPES: dict[int, tuple[int, int | None]] = {
+    COSEAlgorithmIdentifier.ECDSA_SHA_256: (COSEKTY.EC2, COSECRV.P256),
+    COSEAlgorithmIdentifier.EDDSA: (COSEKTY.OKP, COSECRV.ED25519),
+    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256: (COSEKTY.RSA, None),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +60,8 @@ def descriptors(existing: list[tuple[bytes, str]]) -> list[PublicKeyCredentialDe
     return [
         PublicKeyCredentialDescriptor(
             id=credential_id,
-            transports=[AuthenticatorTransport(t) for t in transports.split(",") if t in KNOWN_TRANSPORTS] or None,
+            transports=[AuthenticatorTransport(t) for t in transports.split(",") if t in KNOWN_TRANSPORTS]
+            or None,
         )
         for credential_id, transports in existing
     ]
@@ -94,6 +108,7 @@ def finish_registration(
     `origin` narrows the accepted origins to the one the ceremony began at, when known.
     Raises CeremonyFailed for every failed check; the library's message goes to `detail` only.
     """
+    read_client_data(credential).require_top_level()
     expected_origins = [origin] if origin in rp.origins else list(rp.origins)
     try:
         verified = verify_registration_response(
@@ -104,7 +119,10 @@ def finish_registration(
             require_user_verification=rp.require_user_verification,
             supported_pub_key_algs=list(rp.algorithms),
         )
-        algorithm = int(decode_credential_public_key(verified.credential_public_key).alg)
+        _check_attestation_object(credential)
+        algorithm = _checked_public_key(verified.credential_public_key)
+    except CeremonyFailed:
+        raise
     except Exception as exc:  # every library failure is a failed ceremony, never a 500
         raise CeremonyFailed(detail=f"{type(exc).__name__}: {exc}") from None
     # §7.1 step 25: credential ids longer than 1023 bytes are refused.
@@ -125,3 +143,34 @@ def finish_registration(
         attestation_format=str(getattr(verified.fmt, "value", verified.fmt)),
         transports=tuple(t for t in transports if isinstance(t, str) and t in KNOWN_TRANSPORTS),
     )
+
+
+def _checked_public_key(public_key: bytes) -> int:
+    """The credential public key's algorithm, once the key is known to be usable for it.
+
+    `none` attestation never loads the key, so a malformed one (kty/alg/crv mismatch, an EC point off
+    its curve, a short Ed25519 key, a broken RSA key) is refused here rather than at the first sign-in.
+    """
+    decoded = decode_credential_public_key(public_key)
+    algorithm = int(decoded.alg)
+    shape = KEY_SHAPES.get(algorithm)
+    if (
+        shape is None
+        or int(decoded.kty) != shape[0]
+        or int(getattr(decoded, "crv", 0) or 0) != (shape[1] or 0)
+    ):
+        raise CeremonyFailed(detail=f"credential public key kty/crv do not fit alg {algorithm}")
+    decoded_public_key_to_cryptography(decoded)  # validates the key material (on-curve point, sizes)
+    return algorithm
+
+
+def _check_attestation_object(credential: dict[str, Any]) -> None:
+    """§7.1 step 13 and §8.7, which py_webauthn lets through: `attStmt` must be a map (missing is not
+    empty), and `none` attestation carries an empty one."""
+    decoded = cbor2.loads(
+        b64url_decode(credential["response"]["attestationObject"], field="attestationObject")
+    )
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("attStmt"), dict):
+        raise CeremonyFailed(detail="attestationObject.attStmt is missing or not a map")
+    if decoded.get("fmt") == "none" and decoded["attStmt"]:
+        raise CeremonyFailed(detail="none attestation with a non-empty attStmt")

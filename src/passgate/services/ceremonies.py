@@ -84,7 +84,3 @@ async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateErro
         raise result
     return result
 
-
-def sweep(ctx: Context) -> int:
-    """Remove expired challenges (called periodically)."""
-    return ctx.db.transact(lambda connection: challenges.sweep(connection, now()))

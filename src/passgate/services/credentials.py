@@ -16,7 +16,7 @@ from passgate.services.ceremonies import Client
 from passgate.services.context import Context
 from passgate.services.registration import store_credential
 from passgate.services.sessions import Current
-from passgate.store import audit, credentials, sessions, users
+from passgate.store import audit, credentials, groups, sessions, users
 from passgate.store.database import now
 from passgate.store.records import ChallengeRecord, CredentialRecord, SessionRecord, UserRecord
 
@@ -106,19 +106,22 @@ async def delete(ctx: Context, current: Current, credential_id: bytes) -> None:
 async def account(ctx: Context, current: Current) -> dict[str, Any]:
     """Seed 003's user-info: the user, their passkeys (with authenticator names/icons) and sessions."""
 
-    def work(connection: Connection) -> tuple[UserRecord | None, list[CredentialRecord], list[SessionRecord]]:
+    def work(
+        connection: Connection,
+    ) -> tuple[UserRecord | None, list[CredentialRecord], list[SessionRecord], list[str]]:
         return (
             users.get(connection, current.user.id),
             credentials.for_user(connection, current.user.id),
             sessions.for_user(connection, current.user.id),
+            groups.for_user(connection, current.user.id),
         )
 
-    user, creds, user_sessions = await ctx.db.run(work, write=False)
+    user, creds, user_sessions, user_groups = await ctx.db.run(work, write=False)
     user = user or current.user
     aaguid_info = {c.aaguid: info.to_json() for c in creds if (info := describe(c.aaguid)) is not None}
     return {
         "status": "success",
-        "user": user_json(user),
+        "user": {**user_json(user), "groups": user_groups},
         "credentials": [credential_json(c, current) for c in creds],
         "sessions": [session_json(s, current) for s in user_sessions],
         "aaguid_info": aaguid_info,

@@ -20,7 +20,7 @@ from passgate.ceremony.authentication import (
 )
 from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
-from passgate.errors import CeremonyFailed, PassgateError, SignInFailed
+from passgate.errors import BadRequest, CeremonyFailed, PassgateError, SignInFailed
 from passgate.services import ceremonies, names, sessions
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
@@ -32,7 +32,9 @@ from passgate.store.records import ChallengeRecord, CredentialRecord, SessionRec
 log = logging.getLogger("passgate.login")
 
 
-async def begin(ctx: Context, *, user_name: str | None, current: Current | None, client: Client) -> dict[str, Any]:
+async def begin(
+    ctx: Context, *, user_name: str | None, current: Current | None, client: Client
+) -> dict[str, Any]:
     """Request options. With no name: usernameless (empty allowCredentials, conditional UI works).
 
     With a name, the options list that user's credentials, or a stable decoy list when the name is
@@ -46,7 +48,7 @@ async def begin(ctx: Context, *, user_name: str | None, current: Current | None,
         if cleaned is not None:
             user = users.by_name(connection, ctx.tenant_id, cleaned)
             allow = credentials.ids_for_user(connection, user.id) if user and not user.disabled else []
-            allow = allow or [(_decoy_credential_id(ctx, cleaned), "")]
+            allow = allow or [(_decoy_credential_id(ctx, cleaned), DECOY_TRANSPORTS)]
         uv = "required" if current is not None else None  # a re-check must verify the user
         options, challenge = begin_authentication(ctx.rp, allow=allow, user_verification=uv)
         state = {
@@ -55,27 +57,88 @@ async def begin(ctx: Context, *, user_name: str | None, current: Current | None,
             "origin": client.origin,
         }
         session_id = current.session.id if current else None
-        ceremonies.issue(connection, ctx, challenge=challenge, purpose="login", state=state, session_id=session_id)
+        ceremonies.issue(
+            connection, ctx, challenge=challenge, purpose="login", state=state, session_id=session_id
+        )
         return options
 
     return await ctx.db.run(work)
 
 
+DECOY_TRANSPORTS = "hybrid,internal"  # what a synced platform passkey reports: a decoy must look real
+
+
+DECOY_PART = 16  # a decoy id is a 16-byte seed and a 16-byte tag over it: the server can tell it is a decoy
+
+
 def _decoy_credential_id(ctx: Context, user_name: str) -> bytes:
-    return hmac.new(ctx.derived_key("decoy-credential"), user_name.encode(), hashlib.sha256).digest()
+    seed = hmac.new(ctx.derived_key("decoy-credential"), user_name.encode(), hashlib.sha256).digest()
+    return seed[:DECOY_PART] + _decoy_tag(ctx, seed[:DECOY_PART])
 
 
-async def finish(ctx: Context, *, credential: dict[str, Any], client: Client, current: Current | None) -> SignedIn:
+def _decoy_tag(ctx: Context, seed: bytes) -> bytes:
+    return hmac.new(ctx.derived_key("decoy-credential-tag"), seed, hashlib.sha256).digest()[:DECOY_PART]
+
+
+def _is_decoy(ctx: Context, credential_id: bytes) -> bool:
+    if len(credential_id) != 2 * DECOY_PART:
+        return False
+    return hmac.compare_digest(credential_id[DECOY_PART:], _decoy_tag(ctx, credential_id[:DECOY_PART]))
+
+
+class UnknownCredential(SignInFailed):
+    """A failed sign-in like every other (same status, code and message), plus `unknown_credential`: the
+    id of a credential that no account owns, so the page can call `signalUnknownCredential` and the
+    browser stops offering a passkey that was deleted here.
+
+    Why this keeps SECURITY A-08 (an unknown credential looks like a bad signature from outside): it is
+    said only in a usernameless ceremony, where the credential id came from the person's own
+    authenticator, never from a list this server handed out, and so tells its holder only that their
+    own passkey is gone. It is never said for a credential some account owns (in any tenant), nor for
+    the decoy ids that a named `login/begin` returns for unknown names (recognised by their tag): else
+    replaying a decoy would reveal that the name has no account. The work done (decoy verification)
+    is the same as for any other failure.
+    """
+
+    def __init__(self, credential_id: bytes, *, detail: str | None = None):
+        super().__init__(detail=detail)
+        self.credential_id = b64url_encode(credential_id)
+
+    def to_json(self) -> dict[str, str]:
+        return {**super().to_json(), "unknown_credential": self.credential_id}
+
+
+def _unknown(
+    ctx: Context, record: ChallengeRecord, credential: dict[str, Any], failure: CeremonyFailed, *, owned: bool
+) -> SignInFailed:
+    credential_id = credential_id_of(credential)
+    usernameless = record.state.get("allowed") is None and record.session_id is None
+    if owned or not usernameless or _is_decoy(ctx, credential_id):
+        return SignInFailed(detail=failure.detail)
+    return UnknownCredential(credential_id, detail=failure.detail)
+
+
+async def finish(
+    ctx: Context, *, credential: dict[str, Any], client: Client, current: Current | None
+) -> SignedIn:
     """Verify the assertion and start a session, or refresh the signed-in one (same user).
 
     Every failure answers SignInFailed with one message: unknown credential, wrong user, bad signature,
     replay, flagged credential or disabled account look the same from outside.
     """
 
-    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> SignedIn | PassgateError:
+    def steps(
+        connection: Connection, record: ChallengeRecord, _client_data: ClientData
+    ) -> SignedIn | PassgateError:
+        # A re-check begun by a signed-in session can only be finished by that session (§13.5.3).
+        if record.session_id is not None and (current is None or current.session.id != record.session_id):
+            raise SignInFailed(detail="challenge bound to another session")
         found = credentials.get_with_owner(connection, credential_id_of(credential))
         if found is None or found[0].tenant_id != ctx.tenant_id:
-            verify_unknown(ctx.rp, credential=credential, expected_challenge=record.challenge)
+            try:
+                verify_unknown(ctx.rp, credential=credential, expected_challenge=record.challenge)
+            except CeremonyFailed as exc:
+                raise _unknown(ctx, record, credential, exc, owned=found is not None) from None
         assert found is not None
         stored, owner = found
         try:
@@ -85,6 +148,10 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client, cu
             return SignInFailed(detail=exc.detail)
         if stored.flagged_at is not None or owner.disabled:
             raise SignInFailed(detail="credential flagged or account disabled")
+        # §7.2 step 6 (SECURITY A-04): a re-check identified its user by the session; another account's
+        # passkey does not finish it (sign out first to switch accounts).
+        if record.session_id is not None and current is not None and owner.id != current.user.id:
+            raise SignInFailed(detail="credential belongs to another account than the signed-in one")
         credentials.record_use(
             connection,
             stored.credential_id,
@@ -96,17 +163,26 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client, cu
         return _sign_in(connection, ctx, record, owner, stored, result, client, current)
 
     def work(connection: Connection) -> SignedIn | PassgateError:
-        outcome = ceremonies.finish(connection, ctx, credential, "login", steps, failure=SignInFailed)
+        try:
+            outcome = ceremonies.finish(connection, ctx, credential, "login", steps, failure=SignInFailed)
+        except BadRequest as exc:  # unreadable clientDataJSON: nothing was consumed or written
+            outcome = exc
         if isinstance(outcome, PassgateError):
-            log.info("sign-in failed: %s", _loggable(outcome.detail))
-            return SignInFailed(detail=outcome.detail) if isinstance(outcome, CeremonyFailed) else outcome
+            log.info("sign-in failed: %s", _loggable(outcome.detail or outcome.code))
+            if isinstance(outcome, UnknownCredential):
+                return outcome
+            return SignInFailed(detail=outcome.detail) if isinstance(outcome, BadRequest) else outcome
         return outcome
 
     return await ceremonies.run_finish(ctx, work)
 
 
 def _verify(
-    ctx: Context, credential: dict[str, Any], record: ChallengeRecord, stored: CredentialRecord, owner: UserRecord
+    ctx: Context,
+    credential: dict[str, Any],
+    record: ChallengeRecord,
+    stored: CredentialRecord,
+    owner: UserRecord,
 ) -> AssertionResult:
     allowed = record.state.get("allowed")
     return finish_authentication(
@@ -162,7 +238,9 @@ def _sign_in(
     )
 
 
-def _session_to_refresh(record: ChallengeRecord, owner: UserRecord, current: Current | None) -> SessionRecord | None:
+def _session_to_refresh(
+    record: ChallengeRecord, owner: UserRecord, current: Current | None
+) -> SessionRecord | None:
     if current is None or record.session_id != current.session.id or current.user.id != owner.id:
         return None
     return current.session

@@ -143,9 +143,3 @@ async def end_one(ctx: Context, current: Current, session_id: str) -> None:
 async def list_for(ctx: Context, user_id: str) -> list[SessionRecord]:
     return await ctx.db.run(lambda connection: sessions.for_user(connection, user_id), write=False)
 
-
-def sweep(ctx: Context) -> int:
-    at = now()
-    return ctx.db.transact(
-        lambda connection: sessions.remove_expired(connection, at, at - ctx.settings.session_idle_timeout)
-    )

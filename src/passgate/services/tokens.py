@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, OctKey
+from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 from passgate.ceremony.encoding import b64url_encode
 from passgate.errors import NotAuthenticated
@@ -40,7 +40,7 @@ class SessionTokens:
         if not keys:
             raise ValueError("at least one signing key is required")
         self._keys = [OctKey.import_key(key, {"kid": key_id(key)}) for key in keys]
-        self._keyset = KeySet(self._keys)
+        self._keyset = KeySet(list[OctKey | RSAKey | ECKey | OKPKey](self._keys))
         self._signing = self._keys[0]
 
     def issue(self, *, session_id: str, user_id: str, issued_at: float, expires_at: float) -> str:

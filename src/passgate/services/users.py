@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 from sqlalchemy import Connection
 
@@ -11,6 +12,7 @@ from passgate.services import device_links, names
 from passgate.services.context import Context
 from passgate.services.device_links import NewLink
 from passgate.services.registration import USER_HANDLE_BYTES
+from passgate.services.sessions import Current
 from passgate.store import credentials, sessions, users
 from passgate.store.database import now
 from passgate.store.records import UserRecord
@@ -77,3 +79,10 @@ def recovery_link(ctx: Context, user_name: str) -> NewLink:
 def clear_flag(ctx: Context, credential_id: bytes) -> None:
     if not ctx.db.transact(lambda connection: credentials.clear_flag(connection, credential_id)):
         raise NotFound("No such credential.", code="credential_not_found")
+
+
+async def set_display_name(ctx: Context, current: Current, display_name: str) -> UserRecord:
+    """The signed-in user changes the name passkeys show (empty: back to the user name)."""
+    cleaned = names.clean(display_name, field="display_name", required=False) or current.user.user_name
+    await ctx.db.run(lambda connection: users.set_display_name(connection, current.user.id, cleaned))
+    return replace(current.user, display_name=cleaned)

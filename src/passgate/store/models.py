@@ -5,6 +5,8 @@ The store knows nothing of WebAuthn or HTTP: it keeps bytes, numbers, strings an
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -53,6 +56,14 @@ class User(Base):
     created_at: Mapped[float] = mapped_column(Float)
     last_seen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UserGroup(Base):
+    """A user's membership of a named group (forward-auth rules, `Remote-Groups`)."""
+
+    __tablename__ = "user_groups"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
 class Credential(Base):
@@ -127,10 +138,11 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-tenants = Tenant.__table__
-users = User.__table__
-credentials = Credential.__table__
-challenges = Challenge.__table__
-sessions = Session.__table__
-device_links = DeviceLink.__table__
-audit_events = AuditEvent.__table__
+tenants = cast(Table, Tenant.__table__)
+users = cast(Table, User.__table__)
+credentials = cast(Table, Credential.__table__)
+challenges = cast(Table, Challenge.__table__)
+sessions = cast(Table, Session.__table__)
+device_links = cast(Table, DeviceLink.__table__)
+audit_events = cast(Table, AuditEvent.__table__)
+user_groups = cast(Table, UserGroup.__table__)

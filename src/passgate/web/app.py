@@ -13,14 +13,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from passgate.config import Settings
-from passgate.errors import PassgateError
-from passgate.services import ceremonies, sessions
+from passgate.errors import PassgateError, PayloadTooLarge
+from passgate.services import maintenance
 from passgate.services.context import Context
-from passgate.web.guard import Guard
+from passgate.web.guard import BodyTooLarge, Guard
 from passgate.web.ratelimit import RateLimit
-from passgate.web.routes import account, auth, device, pages, ws
+from passgate.web.proxies import TrustedProxies
+from passgate.web.routes import account, auth, device, forward_auth, pages, ws
+from passgate.web.routes.docs import mount_docs
 
 log = logging.getLogger("passgate")
 SWEEP_INTERVAL = 60.0
@@ -31,6 +34,19 @@ Ceremony options are WebAuthn JSON wrapped as `{"publicKey": {...}}` (give `opti
 `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON`); finish bodies are
 `credential.toJSON()`. Binary values are base64url without padding. Signed-in calls use the session
 cookie; state-changing calls from browsers must come from an allowed origin."""
+
+
+class PassgateApp(FastAPI):
+    """FastAPI whose hottest endpoint, forward-auth, answers before the middleware stack: it sits in front
+    of every request of every protected app (docs/performance.md, "Forward-auth")."""
+
+    fast_lane: forward_auth.ForwardAuth | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_lane is not None and scope["type"] == "http" and scope["path"] == forward_auth.PATH:
+            await self.fast_lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
@@ -46,20 +62,25 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             yield
             tasks.cancel_scope.cancel()
 
-    app = FastAPI(
+    app = PassgateApp(
         title="Passgate",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,
     )
     app.state.ctx = context
     app.state.rate_limit = RateLimit(settings)
+    app.state.proxies = TrustedProxies(settings.trusted_proxies)
+    app.state.forward_auth = app.fast_lane = forward_auth.ForwardAuth(context, app.state.proxies)
     app.add_middleware(Guard, settings=settings)
     _add_error_handlers(app)
     for module in (auth, account, ws):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(forward_auth.router)  # before device.router, whose `/auth/{passphrase}` is last
+    mount_docs(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(device.router)  # last: its `/auth/{passphrase}` must not shadow other routes
     return app
@@ -78,6 +99,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):  # a chunked body over the limit, seen while parsing
+            too_large = PayloadTooLarge()
+            return JSONResponse(too_large.to_json(), status_code=too_large.status)
         codes = {404: "not_found", 405: "method_not_allowed"}
         return JSONResponse(
             {"error": str(exc.detail), "code": codes.get(exc.status_code, "http_error")},
@@ -113,7 +137,6 @@ async def _sweep_forever(ctx: Context) -> None:
     while True:
         await anyio.sleep(SWEEP_INTERVAL)
         try:
-            await anyio.to_thread.run_sync(ceremonies.sweep, ctx)
-            await anyio.to_thread.run_sync(sessions.sweep, ctx)
+            await anyio.to_thread.run_sync(maintenance.sweep_expired, ctx)
         except Exception:
             log.exception("sweeping expired rows failed")

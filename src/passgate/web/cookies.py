@@ -1,4 +1,8 @@
-"""The session cookie: HttpOnly, SameSite=Lax, and Secure with the `__Host-` prefix on https."""
+"""The session cookie: HttpOnly, SameSite=Lax, and Secure with the `__Host-` prefix on https.
+
+With `PASSGATE_COOKIE_DOMAIN` the cookie carries `Domain=` so one sign-in covers every app of that
+domain behind the forward-auth gate; `__Host-` forbids `Domain=`, so it is then `__Secure-passgate`
+(the deliberate exception of SECURITY FA-09 / ASVS 3.3.3), still `Secure; HttpOnly; SameSite=Lax`."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ def set_session(response: Response, ctx: Context, signed_in: SignedIn) -> None:
         signed_in.token,
         max_age=max(0, int(signed_in.session.expires_at - now())),
         path="/",
+        domain=settings.cookie_domain or None,
         secure=settings.secure_cookies,
         httponly=True,
         samesite="lax",
@@ -27,7 +32,12 @@ def set_session(response: Response, ctx: Context, signed_in: SignedIn) -> None:
 def clear_session(response: Response, ctx: Context) -> None:
     settings = ctx.settings
     response.delete_cookie(
-        settings.session_cookie_name, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
+        settings.session_cookie_name,
+        path="/",
+        domain=settings.cookie_domain or None,
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
     )
 
 

@@ -12,6 +12,7 @@ from passgate.services import sessions
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
 from passgate.services.sessions import Current
+from passgate.web import proxies
 
 
 def get_context(connection: HTTPConnection) -> Context:
@@ -24,7 +25,7 @@ def get_client(connection: HTTPConnection) -> Client:
     origin = connection.headers.get("origin")
     return Client(
         user_agent=connection.headers.get("user-agent", ""),
-        ip=connection.client.host if connection.client else "",
+        ip=proxies.client_ip(connection),
         origin=origin if origin in ctx.settings.origins else None,
     )
 

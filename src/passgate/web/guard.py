@@ -14,10 +14,9 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-DOCS_CSP = (  # Swagger UI at /docs loads its assets from a CDN by FastAPI's design
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+DOCS_CSP = (  # Swagger UI (served locally) sets inline styles
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
 
@@ -98,11 +97,11 @@ class Guard:
         return None
 
     def _headers_for(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:
-        extra = list(self.headers)
         names = {name.lower() for name, _ in message.get("headers", [])}
+        extra = [header for header in self.headers if header[0] not in names]  # a route's own value wins
         path: str = scope["path"]
         if b"content-security-policy" not in names:
-            csp = DOCS_CSP if path in ("/docs", "/redoc") else CSP
+            csp = DOCS_CSP if path == "/docs" else CSP
             extra.append((b"content-security-policy", csp.encode()))
         if path.startswith("/auth") and b"cache-control" not in names:
             extra.append((b"cache-control", b"no-store"))

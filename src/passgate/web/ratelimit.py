@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -22,7 +24,7 @@ class RateLimit:
             raise RateLimited()
 
 
-def limit(group: str) -> object:
+def limit(group: str) -> Callable[[HTTPConnection], None]:
     """A dependency that counts one attempt in `group` for the caller's address."""
 
     def dependency(connection: HTTPConnection) -> None:

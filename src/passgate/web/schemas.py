@@ -70,6 +70,10 @@ class Rename(Strict):
     name: Name = Field(description="A label for the passkey; empty restores the authenticator's name.")
 
 
+class DisplayName(Strict):
+    display_name: Name = Field(description="The name passkeys and sites show; empty restores the user name.")
+
+
 class SessionRef(Strict):
     session_id: Annotated[str, StringConstraints(max_length=64)]
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from passgate.ceremony.encoding import b64url_decode
-from passgate.services import credentials, sessions
+from passgate.services import credentials, sessions, users
 from passgate.web.deps import Caller, Ctx, SignedIn
-from passgate.web.schemas import CredentialRef, RegistrationCredential, Rename, SessionRef
+from passgate.web.schemas import CredentialRef, DisplayName, RegistrationCredential, Rename, SessionRef
 
 router = APIRouter(prefix="/auth", tags=["account"])
 
@@ -53,3 +53,16 @@ async def delete_session(body: SessionRef, ctx: Ctx, current: SignedIn) -> dict[
     """Ends one of your sessions (e.g. a lost laptop's)."""
     await sessions.end_one(ctx, current, body.session_id)
     return {"status": "success", "message": "Session ended"}
+
+
+@router.post("/set-display-name", summary="Change your display name")
+async def set_display_name(body: DisplayName, ctx: Ctx, current: SignedIn) -> dict[str, str]:
+    """The name your passkeys and the sites you sign in to show; empty restores your user name. Pages then
+    call `PublicKeyCredential.signalCurrentUserDetails` so passkey pickers show the new name."""
+    user = await users.set_display_name(ctx, current, body.display_name)
+    return {
+        "status": "success",
+        "message": "Display name saved",
+        "user_name": user.user_name,
+        "display_name": user.display_name,
+    }

@@ -83,9 +83,9 @@ async def open_device_link(
     """The link a QR code or message carries: remembers the passphrase briefly and opens the page."""
     try:
         await device_links.validate(ctx, passphrase)
-        target = "/?device=1"
+        target = "/device?link=1"
     except LinkInvalid:
-        target = "/?device=invalid"
+        target = "/device?link=invalid"
     response = RedirectResponse(target, status_code=303)
     response.headers["referrer-policy"] = "no-referrer"
     cookies.set_device_passphrase(response, ctx, passphrase)

@@ -1,0 +1,327 @@
+"""Shared benchmark helpers: a `passgate serve` subprocess, its CPU time from /proc, a cheap keep-alive
+HTTP/1.1 client on asyncio streams, and percentiles.
+
+Why not httpx: on this 2-core machine an httpx load driver saturates its own core long before the
+server does (docs/performance.md). The client here parses just enough HTTP/1.1 for Passgate's answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- the server process
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def passgate_command(*args: str) -> list[str]:
+    """`passgate …` with this interpreter (works without the console script on PATH)."""
+    return [sys.executable, "-c", "from passgate.cli import main; main()", *args]
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def origin(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the server and every process below it (uvicorn workers), all threads."""
+        return tree_cpu_seconds(self.process.pid)
+
+
+@contextlib.contextmanager
+def run_server(
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    keep_data: bool = False,
+    args: Sequence[str] = (),
+) -> Iterator[Server]:
+    """Start `passgate serve` on a free port in a fresh data directory; stop it (and its workers) after."""
+    root = Path(tempfile.mkdtemp(prefix="passgate-bench-"))
+    data_dir = root / "data"
+    port = free_port()
+    child_env = {name: value for name, value in os.environ.items() if not name.startswith("PASSGATE_")}
+    child_env.update(
+        {
+            "PASSGATE_DATA_DIR": str(data_dir),
+            "PASSGATE_HOST": "127.0.0.1",
+            "PASSGATE_PORT": str(port),
+            "PASSGATE_ORIGINS": f"http://localhost:{port}",
+            # A per-second window: `limits`' in-memory moving window keeps one entry per hit in the
+            # window and inserts at the front of a list, so a per-minute limit this high would make
+            # every request copy a list of ~100k entries (one client address sends everything here).
+            "PASSGATE_RATE_LIMIT": "1000000/second",
+        }
+    )
+    child_env.update(env or {})
+    log_path = root / "server.log"
+    command = passgate_command(
+        "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning", *args
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=root, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(port=port, process=process, data_dir=data_dir, log_path=log_path)
+    try:
+        _wait_ready(server, workers)
+        yield server
+    finally:
+        _stop(process)
+        if not keep_data:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"server data kept in {root}", file=sys.stderr)
+
+
+def _wait_ready(server: Server, workers: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"passgate serve exited with {server.process.returncode}:\n{server.output()[-4000:]}"
+            )
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/auth/me", timeout=2)
+        except urllib.error.HTTPError:
+            # answering (401): with several workers, wait until every worker process exists
+            if workers == 1 or len(tree_pids(server.process.pid)) > workers:
+                time.sleep(0.3)  # let the lifespan (migrations check) of late workers settle
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"passgate serve did not answer within {timeout} s:\n{server.output()[-4000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+# --------------------------------------------------------------------------- CPU time from /proc
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (index 0 is field 3, `state`)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def tree_pids(root: int) -> list[int]:
+    """`root` and all its descendants. Uses /proc/<pid>/task/*/children when the kernel has it,
+    else one scan of every /proc/<pid>/stat for parent ids."""
+    children: dict[int, list[int]] = {}
+    probe = Path(f"/proc/{root}/task/{root}/children")
+    if probe.exists():
+        pids, index = [root], 0
+        while index < len(pids):
+            pid = pids[index]
+            index += 1
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    pids.extend(int(child) for child in task.read_text().split())
+        return pids
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                parent = int(_stat_fields(int(entry.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    pids, index = [root], 0
+    while index < len(pids):
+        pids.extend(children.get(pids[index], []))
+        index += 1
+    return pids
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """Sum of utime + stime (every thread) over a process tree, in seconds."""
+    ticks = 0
+    for pid in tree_pids(root):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = _stat_fields(pid)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
+
+
+# --------------------------------------------------------------------------- a minimal HTTP/1.1 client
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    cookies: list[str] = field(default_factory=list)  # raw Set-Cookie values
+    body: bytes = b""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def cookie(self, name: str) -> str | None:
+        for value in self.cookies:
+            pair = value.split(";", 1)[0]
+            key, _, cookie_value = pair.partition("=")
+            if key.strip() == name:
+                return cookie_value.strip()
+        return None
+
+
+class HttpError(Exception):
+    pass
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; requests go one at a time (no pipelining)."""
+
+    def __init__(self, host: str, port: int, *, origin: str | None = None):
+        self.host, self.port = host, port
+        self._fixed = f"Host: localhost:{port}\r\n" + (f"Origin: {origin}\r\n" if origin else "")
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reader, self._writer = reader, writer
+        return reader, writer
+
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        if self._reader is None or self._writer is None:
+            reader, writer = await self._open()
+        else:
+            reader, writer = self._reader, self._writer
+        head = f"{method} {path} HTTP/1.1\r\n{self._fixed}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        for name, value in (headers or {}).items():
+            head += f"{name}: {value}\r\n"
+        writer.write(head.encode("latin-1") + b"\r\n" + (body or b""))
+        try:
+            raw = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            await self.close()
+            raise HttpError(f"connection closed: {exc}") from None
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        response = Response(status=status, headers={})
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "set-cookie":
+                response.cookies.append(value)
+            else:
+                response.headers[name] = value
+        if "content-length" in response.headers:
+            response.body = await reader.readexactly(int(response.headers["content-length"]))
+        elif response.headers.get("transfer-encoding", "").lower() == "chunked":
+            response.body = await _read_chunked(reader)
+        if response.headers.get("connection", "").lower() == "close":
+            await self.close()
+        return response
+
+    async def post_json(self, path: str, value: Any, headers: Mapping[str, str] | None = None) -> Response:
+        return await self.request("POST", path, json.dumps(value, separators=(",", ":")).encode(), headers)
+
+    async def close(self) -> None:
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = b""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")
+            return body
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (it is, with uvicorn[standard]): a cheaper client."""
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {model}, Python {sys.version.split()[0]}"

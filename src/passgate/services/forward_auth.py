@@ -1,0 +1,116 @@
+"""The forward-auth gate (API.md "Forward-auth", SECURITY §7): may this session open this URL?
+
+`Gate.decide` answers from memory on the hot path: the token's signature is checked once per token
+string, the session is re-read at most once per revocation window (`services/revocation.py`), and the
+rules are compiled at start (`services/rules.py`). Outcomes:
+
+    204  allowed: identity headers for the upstream
+    401  not signed in, session ended, or a fresher passkey check is needed (`reauth_required`)
+    403  signed in, but not a listed user or group member
+    400  the proxy's query names an unknown option or rule (fails closed)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from passgate.errors import NotAuthenticated
+from passgate.services.context import Context
+from passgate.services.return_url import safe_return_url
+from passgate.services.revocation import Headers, SessionMemory
+from passgate.services.rules import Requirement, RuleBook, Verdict, judge, normalise_path
+from passgate.services.sessions import Current
+from passgate.services.tokens import SessionClaims
+from passgate.store.database import now
+
+SIGNIN_PATH = "/signin"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: int
+    code: str
+    message: str
+    headers: Headers = ()  # identity headers when allowed
+    user_name: str = ""
+    rule: str = ""  # the requirement that refused
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 204
+
+    @property
+    def recheck(self) -> bool:
+        return self.code == "reauth_required"
+
+
+NOT_SIGNED_IN = Decision(401, "not_authenticated", "Sign in to continue.")
+SESSION_ENDED = Decision(401, "session_ended", "Your session has ended. Sign in again.")
+
+
+class Gate:
+    """Per-process gate state: compiled rules and the session memory."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.rules = RuleBook(ctx.settings.forward_auth_rules)
+        self.memory = SessionMemory(ctx, ctx.settings.revocation_window)
+
+    def requirements(self, query: bytes, host: str | None, uri: str | None) -> tuple[Requirement, ...]:
+        """Every requirement for this request; BadRequest when the query cannot be honoured."""
+        from_query = self.rules.from_query(query)
+        if not self.rules.located:
+            return from_query
+        return from_query + self.rules.for_target(host, normalise_path(uri) if uri else None)
+
+    async def decide(self, token: str | None, query: bytes, host: str | None, uri: str | None) -> Decision:
+        """The decision for one proxied request. Raises BadRequest for a bad rule query."""
+        requirements = self.requirements(query, host, uri)
+        if not token:
+            return NOT_SIGNED_IN
+        try:
+            claims, known = await self.memory.lookup(token)
+        except NotAuthenticated:
+            return SESSION_ENDED
+        current = known.current
+        if current is None or not self._alive(current, claims):
+            return SESSION_ENDED
+        verdict, rule = judge(requirements, current, known.groups)
+        if verdict is Verdict.ALLOW:
+            return Decision(204, "allowed", "", known.headers, current.user.user_name)
+        if verdict is Verdict.FORBIDDEN:
+            return Decision(
+                403, "forbidden", "Your account is not allowed here.", (), current.user.user_name, rule
+            )
+        return Decision(
+            401,
+            "reauth_required",
+            "Confirm it's you with your passkey to continue.",
+            (),
+            current.user.user_name,
+            rule,
+        )
+
+    def _alive(self, current: Current, claims: SessionClaims) -> bool:
+        session, at = current.session, now()
+        return (
+            session.user_id == claims.user_id
+            and not current.user.disabled
+            and session.expires_at > at
+            and session.last_seen_at + self.settings.session_idle_timeout > at
+        )
+
+    def return_url(self, original_url: str | None) -> str | None:
+        """The original URL when it may be returned to (allowed host, no tricks)."""
+        return safe_return_url(self.settings, original_url) if original_url else None
+
+    def signin_url(self, return_url: str | None, *, recheck: bool) -> str:
+        """Passgate's sign-in page (`/signin?return_to=…`, plus `reauth=1` for a re-check)."""
+        query = []
+        if return_url:
+            query.append("return_to=" + quote(return_url, safe=""))
+        if recheck:
+            query.append("reauth=1")
+        return f"{self.settings.public_url}{SIGNIN_PATH}" + ("?" + "&".join(query) if query else "")

@@ -1,0 +1,48 @@
+"""Group memberships (administration): forward-auth rules allow groups, `Remote-Groups` lists them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from passgate.errors import BadRequest, NotFound
+from passgate.gate_config import GROUP_HELP, GROUP_NAME
+from passgate.services.context import Context
+from passgate.store import groups, users
+from passgate.store.records import UserRecord
+
+
+def clean_group(name: str) -> str:
+    """A group name as stored (lowercase); BadRequest naming the allowed form otherwise."""
+    value = name.strip().lower()
+    if not GROUP_NAME.match(value):
+        raise BadRequest(f"{name!r} is not a group name: use {GROUP_HELP}.", code="invalid_group")
+    return value
+
+
+def _user(connection: Connection, ctx: Context, user_name: str) -> UserRecord:
+    user = users.by_name(connection, ctx.tenant_id, user_name)
+    if user is None:
+        raise NotFound(f"No user named {user_name!r}.", code="user_not_found")
+    return user
+
+
+def add(ctx: Context, user_name: str, group: str) -> bool:
+    """Put a user in a group; False when they already were in it."""
+    group = clean_group(group)
+    return ctx.db.transact(
+        lambda connection: groups.add(connection, _user(connection, ctx, user_name).id, group)
+    )
+
+
+def remove(ctx: Context, user_name: str, group: str) -> bool:
+    """Take a user out of a group; False when they were not in it."""
+    group = clean_group(group)
+    return ctx.db.transact(
+        lambda connection: groups.remove(connection, _user(connection, ctx, user_name).id, group)
+    )
+
+
+def of_user(ctx: Context, user_name: str) -> list[str]:
+    return ctx.db.transact(
+        lambda connection: groups.for_user(connection, _user(connection, ctx, user_name).id)
+    )

@@ -1,0 +1,23 @@
+"""Housekeeping: remove expired challenges, sessions and device links (every worker, every minute)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from passgate.services.context import Context
+from passgate.store import challenges, links, sessions
+from passgate.store.database import now
+
+
+def sweep_expired(ctx: Context) -> int:
+    """Delete what has expired; returns how many rows went."""
+    at = now()
+
+    def work(connection: Connection) -> int:
+        return (
+            challenges.sweep(connection, at)
+            + sessions.remove_expired(connection, at, at - ctx.settings.session_idle_timeout)
+            + links.sweep(connection, at)
+        )
+
+    return ctx.db.transact(work)

@@ -1,0 +1,36 @@
+"""`make_settings` and `app_client` as in the root conftest, importable by name (importing `conftest`
+is ambiguous once sub-folders have their own). Used by the store, session, device-link, key, fuzz and
+CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flows import ORIGIN
+from passgate.config import Settings, load_settings
+from passgate.services.context import Context
+from passgate.web.app import create_app
+
+TEST_KEY = "k" * 48  # the root conftest's key: contexts built here and there verify each other's tokens
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "secret_keys": [TEST_KEY],
+        "rate_limit": "10000/minute",
+        "port": 8000,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def app_client(ctx: Context) -> httpx.AsyncClient:
+    """A browser: httpx over ASGI with its own cookie jar, sending the default origin."""
+    app = create_app(ctx.settings, ctx)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"origin": ORIGIN}
+    )

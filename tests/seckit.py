@@ -1,0 +1,193 @@
+"""Helpers for the WebAuthn security tests (tests/web/test_security_*.py, tests/ceremony/).
+
+Each negative test breaks one check of SECURITY.md with one software-authenticator knob and then asserts
+three things: the answer (a 4xx with the expected `code`), that nothing was written (`db_state` before
+and after), and, where the response got as far as the challenge, that the challenge is burnt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import httpx
+from sqlalchemy import Connection, func, select, update
+
+from passgate.config import Settings, load_settings
+from passgate.services.context import Context
+from passgate.store.models import audit_events, challenges, credentials, device_links, sessions, users
+from softkey import PrivateKey, SoftCredential, b64url_decode, b64url_encode, sign
+
+TEST_KEY = "k" * 48
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def settings_for(data_dir: Path, **overrides: Any) -> Settings:
+    """Like conftest's `make_settings` (importing conftest is ambiguous when several exist)."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "secret_keys": [TEST_KEY],
+        "rate_limit": "10000/minute",
+        "port": 8000,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def build_context(settings: Settings) -> Context:
+    context = Context.build(settings)
+    context.db.migrate()
+    return context
+
+
+def client_for(ctx: Context, origin: str, app: Any = None) -> httpx.AsyncClient:
+    """An HTTP client over ASGI (a fresh cookie jar); `app` defaults to a new app for `ctx`."""
+    from passgate.web.app import create_app
+
+    app = app or create_app(ctx.settings, ctx)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=origin, headers={"origin": origin}
+    )
+
+
+# --------------------------------------------------------------------------- what the database holds
+
+
+def db_state(ctx: Context) -> dict[str, Any]:
+    """Everything a failed ceremony must leave alone: accounts, credential records (every field that
+    a sign-in updates), sessions, device links and audit events. Challenges are checked separately."""
+
+    def work(connection: Connection) -> dict[str, Any]:
+        def rows(table: Any, *columns: str) -> list[tuple[Any, ...]]:
+            selected = select(*(table.c[name] for name in columns)).order_by(table.c[columns[0]])
+            return [tuple(row) for row in connection.execute(selected)]
+
+        return {
+            "users": rows(users, "id", "user_name", "user_handle", "visits", "last_seen_at", "disabled"),
+            "credentials": rows(
+                credentials,
+                "credential_id",
+                "user_id",
+                "public_key",
+                "sign_count",
+                "backup_eligible",
+                "backup_state",
+                "uv_initialized",
+                "last_used_at",
+                "last_verified_at",
+                "flagged_at",
+                "flag_reason",
+            ),
+            "sessions": rows(sessions, "id", "user_id", "auth_time", "credential_id", "user_verified"),
+            "device_links": rows(device_links, "id", "user_id"),
+            "audit_events": connection.execute(select(func.count()).select_from(audit_events)).scalar_one(),
+        }
+
+    return ctx.db.transact(work, write=False)
+
+
+def credential_row(ctx: Context, credential_id: bytes) -> dict[str, Any]:
+    def work(connection: Connection) -> dict[str, Any]:
+        row = connection.execute(
+            select(credentials).where(credentials.c.credential_id == credential_id)
+        ).first()
+        assert row is not None, "credential not stored"
+        return dict(row._mapping)
+
+    return ctx.db.transact(work, write=False)
+
+
+def audit_kinds(ctx: Context) -> list[str]:
+    def work(connection: Connection) -> list[str]:
+        return [row[0] for row in connection.execute(select(audit_events.c.kind).order_by(audit_events.c.id))]
+
+    return ctx.db.transact(work, write=False)
+
+
+def challenge_stored(ctx: Context, options: dict[str, Any]) -> bool:
+    """Whether the challenge of these options is still waiting to be used."""
+    challenge = b64url_decode(options["publicKey"]["challenge"])
+
+    def work(connection: Connection) -> bool:
+        query = select(challenges.c.challenge).where(challenges.c.challenge == challenge)
+        return connection.execute(query).first() is not None
+
+    return ctx.db.transact(work, write=False)
+
+
+def expire_challenge(ctx: Context, options: dict[str, Any]) -> None:
+    """Time travel: the challenge of these options expired a second ago."""
+    import time
+
+    challenge = b64url_decode(options["publicKey"]["challenge"])
+    ctx.db.transact(
+        lambda connection: connection.execute(
+            update(challenges).where(challenges.c.challenge == challenge).values(expires_at=time.time() - 1)
+        )
+    )
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def assert_refused(response: httpx.Response, code: str, status: int = 400) -> None:
+    """A clean 4xx JSON error with this code, no stack trace, no cookie."""
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    body = response.json()
+    assert set(body) == {"error", "code"}, body
+    assert body["code"] == code, body
+    assert "Traceback" not in response.text and "webauthn" not in response.text.lower(), response.text
+    assert not any("passgate" in cookie and "Max-Age=0" not in cookie for cookie in set_cookies(response))
+
+
+def set_cookies(response: httpx.Response) -> list[str]:
+    return response.headers.get_list("set-cookie")
+
+
+# --------------------------------------------------------------------------- editing responses
+
+
+def client_data(credential: dict[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(b64url_decode(credential["response"]["clientDataJSON"]))
+    return loaded
+
+
+def set_client_data_bytes(credential: dict[str, Any], raw: bytes) -> None:
+    credential["response"]["clientDataJSON"] = b64url_encode(raw)
+
+
+def attestation(credential: dict[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = cbor2.loads(b64url_decode(credential["response"]["attestationObject"]))
+    return loaded
+
+
+def set_attestation(credential: dict[str, Any], value: Any) -> None:
+    credential["response"]["attestationObject"] = b64url_encode(cbor2.dumps(value))
+
+
+def edit_attestation(edit: Callable[[dict[str, Any]], Any]) -> Mutation:
+    """A mutation that edits the decoded attestation object (returning a replacement, or editing in place)."""
+
+    def mutate(credential: dict[str, Any]) -> None:
+        decoded = attestation(credential)
+        replaced = edit(decoded)
+        set_attestation(credential, decoded if replaced is None else replaced)
+
+    return mutate
+
+
+def resign(
+    credential: dict[str, Any], key: SoftCredential | PrivateKey, *, auth_data: bytes | None = None
+) -> None:
+    """Replace authenticatorData (optionally) and sign it again over the current clientDataJSON, so that a
+    test of an authenticator-data check is not a signature failure in disguise."""
+    response = credential["response"]
+    data = auth_data if auth_data is not None else b64url_decode(response["authenticatorData"])
+    client_hash = hashlib.sha256(b64url_decode(response["clientDataJSON"])).digest()
+    private = key.private_key if isinstance(key, SoftCredential) else key
+    response["authenticatorData"] = b64url_encode(data)
+    response["signature"] = b64url_encode(sign(private, data + client_hash))

@@ -1,0 +1,318 @@
+"""The `passgate` command: doctor, keys, user, cert, migrate, start-up refusals, and `serve` itself
+(https with `passgate cert`, several workers, and keep-alive responses without Nagle stalls)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from typer.testing import CliRunner, Result
+
+from appkit import app_client, make_settings
+from flows import ORIGIN, Passkeys, unique_name
+from passgate.cli import app
+from passgate.services.context import Context
+from passgate.services.tokens import key_id
+from servers import passgate_command, server_env, start_passgate
+from softkey import SoftAuthenticator
+
+UNREACHABLE_DB = "postgresql://postgres@127.0.0.1:1/x"
+QR_BLOCKS = re.compile("[█▀▄]{8,}")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A clean environment: no inherited PASSGATE_* variables, no stray .env, a fresh data dir."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("PASSGATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    directory = tmp_path / "data"
+    monkeypatch.setenv("PASSGATE_DATA_DIR", str(directory))
+    yield directory
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), env=env, input=input)
+
+
+# ---------------------------------------------------------------- doctor and bad configuration
+
+
+def test_doctor_prints_masked_configuration_and_checks(data_dir: Path) -> None:
+    secret = "z" * 40
+    result = run(
+        "doctor",
+        env={"PASSGATE_SECRET_KEYS": secret, "PASSGATE_DATABASE_URL": f"sqlite:///{data_dir / 'x.db'}"},
+    )
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+    assert "[1 key(s) from environment]" in result.output
+    assert "PASSGATE_RP_ID" in result.output and "localhost" in result.output
+    for check in ("configuration is valid", "origins belong to the RP ID", "cookies", "database reachable"):
+        assert re.search(rf"✔ {check}", result.output), check
+    assert "✘" not in result.output
+
+
+def test_doctor_masks_database_passwords(data_dir: Path) -> None:
+    result = run("doctor", env={"PASSGATE_DATABASE_URL": "postgresql://admin:hunter2secret@127.0.0.1:1/db"})
+    assert "hunter2secret" not in result.output
+    assert result.exit_code != 0
+    assert "✘ database reachable" in result.output
+    assert "PASSGATE_DATABASE_URL" in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"PASSGATE_ORIGINS": "http://example.com"}, ["PASSGATE_RP_ID", "PASSGATE_ORIGINS"]),
+        ({"PASSGATE_RP_ID": "example.com", "PASSGATE_ORIGINS": "http://example.com"}, ["https://"]),
+        (
+            {"PASSGATE_RP_ID": "example.com", "PASSGATE_ORIGINS": "https://evil.com"},
+            ["PASSGATE_RP_ID", "evil.com"],
+        ),
+        ({"PASSGATE_RP_ID": "https://example.com"}, ["PASSGATE_RP_ID", "bare domain"]),
+        ({"PASSGATE_SECRET_KEYS": "short"}, ["PASSGATE_SECRET_KEYS", "passgate keys generate"]),
+        ({"PASSGATE_SECRET_KEYS": ""}, ["PASSGATE_SECRET_KEYS"]),
+    ],
+)
+def test_bad_configuration_is_refused_with_the_fix(
+    data_dir: Path, env: dict[str, str], names: list[str]
+) -> None:
+    doctor = run("doctor", env=env)
+    assert doctor.exit_code != 0
+    assert "✘ configuration" in doctor.output
+    serve = run("serve", env=env)
+    assert serve.exit_code == 2
+    for result in (doctor, serve):
+        for name in names:
+            assert name in result.output, (name, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_unreachable_database_stops_start_up(data_dir: Path) -> None:
+    for command in (["serve"], ["migrate"], ["user", "list"]):
+        result = run(*command, env={"PASSGATE_DATABASE_URL": UNREACHABLE_DB})
+        assert result.exit_code == 2, (command, result.output)
+        assert "PASSGATE_DATABASE_URL" in result.output and "Cannot reach the database" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_unreachable_database_stops_the_real_command(tmp_path: Path) -> None:
+    env = server_env(tmp_path / "data", 8000, "http", {"PASSGATE_DATABASE_URL": UNREACHABLE_DB})
+    process = subprocess.run(
+        passgate_command("serve"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert process.returncode == 2
+    assert "PASSGATE_DATABASE_URL" in process.stderr and "Traceback" not in process.stderr
+
+
+# ---------------------------------------------------------------- migrate and keys
+
+
+def test_migrate_is_repeatable(data_dir: Path) -> None:
+    for _ in range(2):
+        result = run("migrate")
+        assert result.exit_code == 0, result.output
+        assert "Database is up to date" in result.output
+    assert (data_dir / "passgate.db").exists()
+    assert (data_dir / "secret-keys").stat().st_mode & 0o077 == 0  # created private
+
+
+def test_keys_rotate_list_and_retire(data_dir: Path) -> None:
+    assert run("migrate").exit_code == 0
+    original = (data_dir / "secret-keys").read_text().split()
+    assert len(original) == 1
+    rotated = run("keys", "rotate")
+    assert rotated.exit_code == 0, rotated.output
+    keys = (data_dir / "secret-keys").read_text().split()
+    assert len(keys) == 2 and keys[1] == original[0] and keys[0] != original[0]
+
+    listed = run("keys", "list")
+    assert listed.output.splitlines() == [
+        f"{key_id(keys[0].encode())}  signs and verifies",
+        f"{key_id(keys[1].encode())}  verifies",
+    ]
+    retired = run("keys", "retire", key_id(keys[1].encode()))
+    assert retired.exit_code == 0, retired.output
+    assert (data_dir / "secret-keys").read_text().split() == [keys[0]]
+    last = run("keys", "retire", key_id(keys[0].encode()))
+    assert last.exit_code == 1  # never the last key
+
+
+def test_keys_rotate_with_keys_in_the_environment_prints_the_new_list(data_dir: Path) -> None:
+    current = "c" * 40
+    result = run("keys", "rotate", env={"PASSGATE_SECRET_KEYS": current})
+    assert result.exit_code == 0
+    new_list = result.output.strip().splitlines()[-1].split(",")
+    assert len(new_list) == 2 and new_list[1] == current and len(new_list[0]) >= 32
+    assert not (data_dir / "secret-keys").exists()
+
+
+def test_keys_generate(data_dir: Path) -> None:
+    first, second = run("keys", "generate").output.strip(), run("keys", "generate").output.strip()
+    assert first != second and len(first) >= 32
+
+
+# ---------------------------------------------------------------- users
+
+
+def test_user_add_list_disable_enable_delete(data_dir: Path) -> None:
+    name = unique_name()
+    added = run("user", "add", name, "--display-name", "Ada L.")
+    assert added.exit_code == 0, added.output
+    assert f"User {name} created." in added.output
+    assert re.search(r"http://localhost:8000/auth/\w+\.\w+\.\w+", added.output)
+
+    listed = run("user", "list")
+    assert re.search(rf"^{name}\t[0-9a-f-]{{36}}\t0 passkey\(s\)\tactive$", listed.output, re.MULTILINE)
+    assert run("user", "add", name).exit_code == 1  # taken
+
+    assert run("user", "disable", name).exit_code == 0
+    assert f"{name}\t" in run("user", "list").output and "\tdisabled" in run("user", "list").output
+    assert run("user", "enable", name).exit_code == 0
+    assert "\tactive" in run("user", "list").output
+
+    refused = run("user", "delete", name, input="n\n")
+    assert refused.exit_code == 1 and name in run("user", "list").output
+    assert run("user", "delete", name, "--yes").exit_code == 0
+    assert name not in run("user", "list").output
+    missing = run("user", "delete", name, "--yes")
+    assert missing.exit_code == 1 and "No user named" in missing.output
+
+
+async def test_user_link_is_a_working_recovery_link(data_dir: Path) -> None:
+    name = unique_name()
+    assert run("user", "add", name).exit_code == 0
+    result = run("user", "link", name)
+    assert result.exit_code == 0, result.output
+    assert QR_BLOCKS.search(result.output)  # the QR code, drawn in the terminal
+    passphrase = re.search(r"Passphrase: (\S+)", result.output)
+    assert passphrase is not None
+    assert f"http://localhost:8000/auth/{passphrase[1]}" in result.output
+    assert "single use" in result.output
+    assert run("user", "link", "nobody-" + name).exit_code == 1
+
+    # The person opens it on a new device and registers a passkey for that account.
+    ctx = Context.build(make_settings(data_dir))
+    try:
+        async with app_client(ctx) as http:
+            begin = await http.post("/auth/device/begin", json={"token": passphrase[1]})
+            assert begin.status_code == 200, begin.text
+            key = SoftAuthenticator()
+            finish = await http.post("/auth/device/finish", json=key.create(begin.json(), origin=ORIGIN))
+            assert finish.status_code == 200, finish.text
+            assert (await http.get("/auth/me")).json()["user_name"] == name
+            await http.post("/auth/logout")
+            assert (await Passkeys(http, key).login(name)).status_code == 200
+    finally:
+        ctx.db.dispose()
+    assert "\t1 passkey(s)\t" in run("user", "list").output
+
+
+# ---------------------------------------------------------------- cert and https
+
+
+def test_cert_writes_a_localhost_certificate(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "tls"
+    result = run("cert", "--out", str(out), "--days", "30")
+    assert result.exit_code == 0, result.output
+    certificate = x509.load_pem_x509_certificate((out / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((out / "key.pem").read_bytes(), password=None)
+    san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    assert certificate.public_key() == key.public_key()
+    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    assert 29 <= lifetime.days <= 31
+    assert (out / "key.pem").stat().st_mode & 0o077 == 0
+    assert "--ssl-certfile" in result.output
+
+
+def test_serve_over_https(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "tls"
+    assert run("cert", "--out", str(out)).exit_code == 0
+    args = ["--ssl-certfile", str(out / "cert.pem"), "--ssl-keyfile", str(out / "key.pem")]
+    with start_passgate(tmp_path, args=args) as server:
+        assert server.url.startswith("https://localhost:")
+        context = ssl.create_default_context(cafile=str(out / "cert.pem"))  # trusts exactly this cert
+        with httpx.Client(verify=context, headers={"origin": server.url}) as http:
+            me = http.get(f"{server.url}/auth/me")
+            assert me.status_code == 401 and me.json()["code"] == "not_authenticated"
+            assert "max-age=" in me.headers["strict-transport-security"]
+            browser_key = SoftAuthenticator()
+            begin = http.post(f"{server.url}/auth/register/begin", json={"user_name": unique_name()})
+            finish = http.post(
+                f"{server.url}/auth/register/finish", json=browser_key.create(begin.json(), origin=server.url)
+            )
+            assert finish.status_code == 200, finish.text
+            cookie = finish.headers["set-cookie"]
+            assert cookie.startswith("__Host-passgate=") and "Secure" in cookie
+        with pytest.raises(httpx.TransportError):  # plain http is not served on that port
+            httpx.get(f"http://localhost:{server.port}/auth/me", timeout=5)
+
+
+# ---------------------------------------------------------------- serve: workers and latency
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    with start_passgate(tmp_path, workers=2) as server, httpx.Client(headers={"origin": server.url}) as http:
+        key = SoftAuthenticator()
+        name = unique_name()
+        begin = http.post(f"{server.url}/auth/register/begin", json={"user_name": name})
+        finish = http.post(
+            f"{server.url}/auth/register/finish", json=key.create(begin.json(), origin=server.url)
+        )
+        assert finish.status_code == 200, finish.text
+        for _ in range(10):  # connections may land on either worker
+            with httpx.Client(cookies=http.cookies) as other:
+                assert other.get(f"{server.url}/auth/me").json()["user_name"] == name
+        assert (server.data_dir / "secret-keys").exists()
+
+
+def _keep_alive_timings(port: int, request: bytes, count: int) -> list[float]:
+    """Send `request` `count` times on one keep-alive connection; seconds per full response."""
+    timings: list[float] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        reader = connection.makefile("rb")
+        for _ in range(count):
+            started = time.perf_counter()
+            connection.sendall(request)
+            status = reader.readline()
+            assert status.startswith(b"HTTP/1.1 "), status
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+                assert name.strip().lower() != b"connection" or b"close" not in value.lower()
+            body = reader.read(length)
+            timings.append(time.perf_counter() - started)
+            assert len(body) == length > 0
+    return timings
+
+
+def test_keep_alive_json_responses_do_not_stall(tmp_path: Path) -> None:
+    """PERFORMANCE.md: a server without TCP_NODELAY holds each keep-alive body back ~40 ms (Nagle)."""
+    with start_passgate(tmp_path) as server:
+        host = f"localhost:{server.port}"
+        me = f"GET /auth/me HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        body = b"{}"
+        begin = (
+            f"POST /auth/login/begin HTTP/1.1\r\nHost: {host}\r\nOrigin: {server.url}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        for request in (me, begin):
+            timings = _keep_alive_timings(server.port, request, 25)[5:]  # after warm-up
+            assert statistics.median(timings) < 0.020, [round(t * 1000, 2) for t in timings]

@@ -1,0 +1,116 @@
+"""Two real `passgate serve` processes on one PostgreSQL database: a ceremony begun on one finishes on
+the other, and one assertion posted to both at once succeeds exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from flows import unique_name
+from servers import RunningServer, free_port, start_passgate
+from softkey import SoftAuthenticator
+
+pytestmark = pytest.mark.postgres
+SHARED_KEY = "p" * 48
+
+
+@pytest.fixture(scope="module")
+def pair(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    tmp_path = tmp_path_factory.mktemp("pair")
+    port_a, port_b = free_port(), free_port()
+    origin_a, origin_b = f"http://localhost:{port_a}", f"http://localhost:{port_b}"
+    env = {
+        "PASSGATE_DATABASE_URL": postgres_url,
+        "PASSGATE_SECRET_KEYS": SHARED_KEY,
+        "PASSGATE_ORIGINS": f"{origin_a},{origin_b}",
+        "PASSGATE_PUBLIC_URL": origin_a,
+    }
+    with (
+        start_passgate(tmp_path, env=env, port=port_a, name="a") as server_a,
+        start_passgate(tmp_path, env=env, port=port_b, name="b") as server_b,
+    ):
+        yield server_a, server_b
+
+
+def _browser(origin: str) -> httpx.Client:
+    """One browser on the page at `origin`: its cookie (host `localhost`) goes to both processes."""
+    return httpx.Client(headers={"origin": origin}, timeout=10)
+
+
+def test_begin_on_one_process_finish_on_the_other(pair: tuple[RunningServer, RunningServer]) -> None:
+    a, b = (server.url for server in pair)
+    origin = a  # the page the person is on; its requests may land on either process
+    authenticator = SoftAuthenticator()
+    name = unique_name()
+    with _browser(origin) as browser:
+        begin = browser.post(f"{a}/auth/register/begin", json={"user_name": name})
+        assert begin.status_code == 200, begin.text
+        finish = browser.post(
+            f"{b}/auth/register/finish", json=authenticator.create(begin.json(), origin=origin)
+        )
+        assert finish.status_code == 200, finish.text
+        # Either process accepts the session (same keys, same database).
+        for server in (a, b):
+            me = browser.get(f"{server}/auth/me")
+            assert me.status_code == 200 and me.json()["user_name"] == name
+
+        # A signed-in re-check begun on B finishes on A and refreshes the same session.
+        session_id = browser.get(f"{a}/auth/me").json()["session_id"]
+        begin = browser.post(f"{b}/auth/login/begin", json={})
+        finish = browser.post(f"{a}/auth/login/finish", json=authenticator.get(begin.json(), origin=origin))
+        assert finish.status_code == 200, finish.text
+        assert browser.get(f"{b}/auth/me").json()["session_id"] == session_id
+
+        # Signed out: a fresh sign-in begun on A finishes on B.
+        assert browser.post(f"{b}/auth/logout").status_code == 200
+        assert browser.get(f"{a}/auth/me").status_code == 401
+        begin = browser.post(f"{a}/auth/login/begin", json={"user_name": name})
+        finish = browser.post(f"{b}/auth/login/finish", json=authenticator.get(begin.json(), origin=origin))
+        assert finish.status_code == 200, finish.text
+        me = browser.get(f"{a}/auth/me").json()
+        assert me["user_name"] == name and me["session_id"] != session_id
+
+
+def test_one_assertion_posted_to_both_processes_succeeds_once(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = (server.url for server in pair)
+    origin = a
+    authenticator = SoftAuthenticator()
+    with _browser(origin) as browser:
+        begin = browser.post(f"{a}/auth/register/begin", json={"user_name": unique_name()})
+        assert browser.post(
+            f"{a}/auth/register/finish", json=authenticator.create(begin.json(), origin=origin)
+        )
+    with _browser(origin) as to_a, _browser(origin) as to_b:  # signed out: nothing binds the challenge
+        for _ in range(5):
+            assertion = authenticator.get(to_a.post(f"{a}/auth/login/begin", json={}).json(), origin=origin)
+            statuses = _post_at_once(
+                assertion, [(to_a, f"{a}/auth/login/finish"), (to_b, f"{b}/auth/login/finish")]
+            )
+            assert sorted(statuses) == [200, 400]
+            to_a.cookies.clear()
+            to_b.cookies.clear()
+
+
+def _post_at_once(body: dict[str, Any], targets: list[tuple[httpx.Client, str]]) -> list[int]:
+    """POST the same body to every target from its own thread, released together by a barrier."""
+    barrier = threading.Barrier(len(targets))
+    statuses: list[int] = []
+
+    def post(http: httpx.Client, url: str) -> None:
+        barrier.wait(timeout=10)
+        statuses.append(http.post(url, json=body).status_code)
+
+    threads = [threading.Thread(target=post, args=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return statuses

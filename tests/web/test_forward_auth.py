@@ -1,0 +1,416 @@
+"""`GET /auth/forward-auth` in process (ASGI): decisions, rules, revocation window, proxy headers.
+
+The real proxies (nginx, Caddy) in front of a real `passgate serve` are in `tests/proxy/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import event, update
+from typer.testing import CliRunner
+
+from flows import ORIGIN, Passkeys, unique_name
+from gatekit import app_client, make_settings
+from passgate.services import groups, users
+from passgate.services.context import Context
+from passgate.store.models import sessions as session_rows
+from passgate.web import cookies
+
+APP = {"x-forwarded-proto": "http", "x-forwarded-host": "localhost:9000", "x-forwarded-uri": "/app/page?x=1"}
+RULES = {
+    "admin": {"groups": ["admins"]},
+    "wiki-admin": {"host": "localhost", "path": "/admin", "groups": ["admins"]},
+    "fresh": {"max_age": 60},
+}
+
+
+def gate_ctx(tmp_path: Path, **overrides: Any) -> Iterator[Context]:
+    values: dict[str, Any] = {
+        "trusted_proxies": ["127.0.0.1/32"],
+        "revocation_window": 0,
+        "forward_auth_rules": RULES,
+    }
+    values.update(overrides)
+    context = Context.build(make_settings(tmp_path, **values))
+    context.db.migrate()
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    yield from gate_ctx(tmp_path)
+
+
+@pytest.fixture
+async def http(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(ctx) as client:
+        yield client
+
+
+async def gate(
+    http: httpx.AsyncClient, query: str = "", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return await http.get("/auth/forward-auth" + query, headers={**APP, **(headers or {})})
+
+
+async def signed_in(http: httpx.AsyncClient, user_name: str | None = None) -> tuple[Passkeys, str]:
+    passkeys = Passkeys(http)
+    name = user_name or unique_name()
+    response = await passkeys.register(name)
+    assert response.status_code == 200, response.text
+    return passkeys, name
+
+
+# --------------------------------------------------------------------------- the three answers
+
+
+async def test_no_session_is_401_with_sign_in_that_returns_to_the_original_url(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await gate(http)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "PrivateToken"
+    body = response.json()
+    assert body["code"] == "not_authenticated"
+    signin = urlsplit(body["signin_url"])
+    assert f"{signin.scheme}://{signin.netloc}{signin.path}" == f"{ORIGIN}/signin"
+    assert parse_qs(signin.query) == {"return_to": ["http://localhost:9000/app/page?x=1"]}
+    assert response.headers["location"] == body["signin_url"]
+    assert "x-auth-user-id" not in response.headers and "remote-user" not in response.headers
+
+
+async def test_browsers_get_a_page_that_sends_them_to_sign_in(http: httpx.AsyncClient) -> None:
+    response = await gate(http, headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("text/html")
+    location = response.headers["location"]
+    escaped = location.replace("&", "&amp;")
+    assert f'http-equiv="refresh" content="0;url={escaped}"' in response.text
+    assert f'href="{escaped}"' in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_signed_in_is_204_with_identity_headers(http: httpx.AsyncClient) -> None:
+    _, name = await signed_in(http, unique_name("ada") + "@example.org")
+    response = await gate(http)
+    assert response.status_code == 204, response.text
+    me = (await http.get("/auth/me")).json()
+    assert response.headers["x-auth-user-id"] == me["user_id"]
+    assert response.headers["remote-user"] == name
+    assert response.headers["remote-name"] == name
+    assert response.headers["remote-email"] == name
+    assert response.headers["remote-groups"] == ""
+    assert response.content == b""
+
+
+async def test_no_email_header_when_the_name_is_not_an_address(http: httpx.AsyncClient) -> None:
+    await signed_in(http)
+    response = await gate(http)
+    assert response.status_code == 204
+    assert response.headers["remote-email"] == ""
+
+
+@pytest.mark.parametrize("method", ["HEAD", "POST", "OPTIONS", "PROPFIND"])
+async def test_every_method_gets_the_same_decision(http: httpx.AsyncClient, method: str) -> None:
+    assert (await http.request(method, "/auth/forward-auth", headers=APP)).status_code == 401  # FA-05
+    await signed_in(http)
+    assert (await http.request(method, "/auth/forward-auth", headers=APP)).status_code == 204
+
+
+async def test_a_forged_or_garbled_cookie_is_401(http: httpx.AsyncClient, ctx: Context) -> None:
+    await signed_in(http)
+    token = http.cookies[ctx.settings.session_cookie_name]
+    for bad in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), "x", token + "."):
+        http.cookies.clear()
+        http.cookies.set(ctx.settings.session_cookie_name, bad)
+        assert (await gate(http)).status_code == 401
+
+
+# --------------------------------------------------------------------------- rules
+
+
+async def test_group_rule_403_outside_204_inside(http: httpx.AsyncClient, ctx: Context) -> None:
+    _, name = await signed_in(http)
+    outside = await gate(http, "?group=admins", {"accept": "text/html"})
+    assert outside.status_code == 403
+    assert "not allowed" in outside.text.lower() and name in outside.text
+    assert (await gate(http, "?rule=admin")).status_code == 403
+    groups.add(ctx, name, "admins")
+    inside = await gate(http, "?group=admins")
+    assert inside.status_code == 204
+    assert inside.headers["remote-groups"] == "admins"
+    assert (await gate(http, "?rule=admin")).status_code == 204
+    groups.remove(ctx, name, "admins")
+    assert (await gate(http, "?group=admins")).status_code == 403
+
+
+async def test_user_rule(http: httpx.AsyncClient) -> None:
+    _, name = await signed_in(http)
+    assert (await gate(http, "?user=someone-else")).status_code == 403
+    assert (await gate(http, f"?user=someone-else,{name}")).status_code == 204
+    assert (await gate(http, f"?user=someone-else&group=staff&user={name}")).status_code == 204
+
+
+@pytest.mark.parametrize(
+    "query", ["?grup=admins", "?rule=nope", "?max_age=soon", "?uv=yes", "?group=", "?group=A%20B"]
+)
+async def test_a_query_the_gate_cannot_honour_fails_closed(http: httpx.AsyncClient, query: str) -> None:
+    await signed_in(http)
+    response = await gate(http, query)
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_rule"
+
+
+async def test_max_age_sends_an_old_check_to_recheck_and_back(http: httpx.AsyncClient, ctx: Context) -> None:
+    passkeys, _ = await signed_in(http)
+    assert (await gate(http, "?max_age=60")).status_code == 204
+    assert (await gate(http, "?rule=fresh")).status_code == 204
+    session_id = (await http.get("/auth/me")).json()["session_id"]
+    ctx.db.transact(
+        lambda c: c.execute(
+            update(session_rows).where(session_rows.c.id == session_id).values(auth_time=time.time() - 120)
+        )
+    )
+    stale = await gate(http, "?max_age=60")
+    assert stale.status_code == 401
+    assert stale.json()["code"] == "reauth_required"
+    signin = parse_qs(urlsplit(stale.headers["location"]).query)
+    assert signin == {"return_to": ["http://localhost:9000/app/page?x=1"], "reauth": ["1"]}
+    assert (await gate(http, "?max_age=600")).status_code == 204
+    assert (await passkeys.login()).status_code == 200  # the re-check refreshes this session
+    assert (await http.get("/auth/me")).json()["session_id"] == session_id
+    assert (await gate(http, "?max_age=60")).status_code == 204
+
+
+async def test_uv_rule_needs_a_user_verified_session(http: httpx.AsyncClient) -> None:
+    passkeys = Passkeys(http)
+    assert (await passkeys.register(unique_name(), uv=False)).status_code == 200
+    assert (await gate(http)).status_code == 204
+    response = await gate(http, "?uv=1")
+    assert response.status_code == 401 and response.json()["code"] == "reauth_required"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["/admin", "/admin/", "/ADMIN/x", "/public/../admin", "//admin", "/%2e%2e/admin", "/%2561dmin",
+     "/admin;x=1", "/public\\..\\admin", "/%2Fadmin/settings", "/admin?/public", "/%ff/admin"],
+)  # fmt: skip
+async def test_located_rule_matches_the_normalised_path(http: httpx.AsyncClient, uri: str) -> None:
+    await signed_in(http)  # not in "admins"
+    headers = {"x-forwarded-host": "localhost:9000", "x-forwarded-uri": uri}
+    assert (await gate(http, headers=headers)).status_code == 403  # FA-03
+
+
+@pytest.mark.parametrize("uri", ["/public?x=/admin", "/public/admin", "/administrator", "/"])
+async def test_located_rule_leaves_other_paths_alone(http: httpx.AsyncClient, uri: str) -> None:
+    await signed_in(http)
+    headers = {"x-forwarded-host": "localhost:9000", "x-forwarded-uri": uri}
+    assert (await gate(http, headers=headers)).status_code == 204
+
+
+# --------------------------------------------------------------------------- proxy headers
+
+
+async def test_forwarded_headers_from_an_untrusted_peer_are_ignored(tmp_path: Path) -> None:
+    for context in gate_ctx(tmp_path, trusted_proxies=[]):
+        async with app_client(context) as http:
+            response = await gate(
+                http, headers={"x-forwarded-host": "evil.example", "x-forwarded-uri": "/public"}
+            )
+            assert response.status_code == 401
+            assert response.headers["location"] == f"{ORIGIN}/signin"  # no return URL from an untrusted peer
+            await signed_in(http)
+            # the target is unknown, so every host/path rule applies (fails closed), whatever the peer claims
+            assert (await gate(http, headers={"x-forwarded-uri": "/public"})).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-forwarded-for": "a"},
+        {"x-forwarded-for": ""},
+        {"x-forwarded-for": ",".join(["10.0.0.1"] * 1000)},
+        {"x-forwarded-proto": "gopher"},
+        {"x-forwarded-host": "good.example, evil.example"},
+        {"x-forwarded-host": "evil.example/path"},
+        {"x-forwarded-uri": "relative"},
+        {"x-forwarded-uri": "/a b"},
+        {"x-forwarded-method": "GE T"},
+    ],
+)
+async def test_unparsable_forwarded_headers_fail_closed(
+    http: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    await signed_in(http)
+    response = await gate(http, headers=headers)
+    assert response.status_code == 400  # FA-02: refused, not judged on a guess
+    assert response.json()["code"] == "bad_forwarded"
+
+
+async def test_return_url_on_a_foreign_host_is_dropped(http: httpx.AsyncClient) -> None:
+    response = await gate(http, headers={"x-forwarded-host": "evil.example"})
+    assert response.status_code == 401
+    assert response.headers["location"] == f"{ORIGIN}/signin"
+
+
+async def test_client_ip_comes_from_a_trusted_proxy(http: httpx.AsyncClient) -> None:
+    await Passkeys(http).register(unique_name())
+    sessions = (await http.post("/auth/user-info", json={})).json()["sessions"]
+    assert sessions[0]["ip"] == "127.0.0.1"
+    passkeys = Passkeys(http)
+    http.cookies.clear()
+    http.headers["x-forwarded-for"] = "203.0.113.9, 127.0.0.1"
+    await passkeys.register(unique_name())
+    sessions = (await http.post("/auth/user-info", json={})).json()["sessions"]
+    assert sessions[0]["ip"] == "203.0.113.9"
+
+
+# --------------------------------------------------------------------------- revocation and the fast path
+
+
+@pytest.fixture
+def windowed(tmp_path: Path) -> Iterator[Context]:
+    yield from gate_ctx(tmp_path, revocation_window=1)
+
+
+async def _blocked_within_window(http: httpx.AsyncClient) -> None:
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        if (await gate(http)).status_code == 401:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("the gate still allowed the session after the revocation window")
+
+
+async def test_no_database_round_trip_within_the_window(windowed: Context) -> None:
+    async with app_client(windowed) as http:
+        await signed_in(http)
+        assert (await gate(http)).status_code == 204
+        statements: list[str] = []
+        event.listen(windowed.db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        for _ in range(20):
+            assert (await gate(http, "?max_age=300")).status_code == 204
+        assert statements == []
+        await asyncio.sleep(1.05)
+        assert (await gate(http)).status_code == 204
+        assert statements, "the session must be read again after the window"
+
+
+@pytest.mark.parametrize("how", ["logout", "logout-all", "other device", "disabled"])
+async def test_revocation_is_seen_within_the_window(windowed: Context, how: str) -> None:
+    async with app_client(windowed) as http, app_client(windowed) as other:
+        passkeys, name = await signed_in(http)
+        assert (await gate(http)).status_code == 204
+        cookie = http.cookies[windowed.settings.session_cookie_name]
+        if how == "logout":
+            assert (await http.post("/auth/logout", json={})).status_code == 200
+        elif how == "logout-all":
+            assert (await http.post("/auth/logout-all", json={})).status_code == 200
+        elif how == "other device":
+            session_id = (await http.get("/auth/me")).json()["session_id"]
+            other_keys = Passkeys(other, authenticator=passkeys.authenticator)
+            assert (await other_keys.login()).status_code == 200
+            assert (
+                await other.post("/auth/delete-session", json={"session_id": session_id})
+            ).status_code == 200
+        else:
+            await asyncio.to_thread(users.set_disabled, windowed, name, True)
+        http.cookies.clear()
+        http.cookies.set(windowed.settings.session_cookie_name, cookie)  # the old cookie, replayed
+        await _blocked_within_window(http)
+
+
+# --------------------------------------------------------------------------- cookie, account, docs, CLI
+
+
+def test_cookie_domain_makes_a_secure_prefixed_domain_cookie(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, rp_id="example.com", origins=["https://auth.example.com"], cookie_domain="example.com"
+    )
+    assert settings.session_cookie_name == "__Secure-passgate"
+    context = Context.build(settings)
+    from starlette.responses import Response
+
+    from passgate.services.sessions import SignedIn
+    from passgate.store.records import SessionRecord, UserRecord
+
+    user = UserRecord("u", "t", "ada", "Ada", b"h", False, 0.0, None, 0)
+    session = SessionRecord("s", "t", "u", None, 0.0, 0.0, 0.0, True, "hwk", "", "", time.time() + 3600)
+    response = Response()
+    cookies.set_session(response, context, SignedIn(user=user, session=session, token="tok"))
+    header = response.headers["set-cookie"]
+    assert header.startswith("__Secure-passgate=tok;")
+    for part in ("Domain=example.com", "Secure", "HttpOnly", "SameSite=lax", "Path=/"):
+        assert part in header
+    without = make_settings(tmp_path, rp_id="example.com", origins=["https://auth.example.com"])
+    assert without.session_cookie_name == "__Host-passgate"
+
+
+async def test_account_shows_groups(http: httpx.AsyncClient, ctx: Context) -> None:
+    _, name = await signed_in(http)
+    groups.add(ctx, name, "Staff")
+    groups.add(ctx, name, "admins")
+    info = (await http.post("/auth/user-info", json={})).json()
+    assert info["user"]["groups"] == ["admins", "staff"]
+
+
+async def test_openapi_documents_the_gate(http: httpx.AsyncClient) -> None:
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    assert set(paths["/auth/forward-auth"]["get"]["responses"]) >= {"204", "401", "403"}
+
+
+def test_cli_manages_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passgate.cli import app
+
+    monkeypatch.setenv("PASSGATE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PASSGATE_SECRET_KEYS", "k" * 48)
+    runner = CliRunner()
+    assert runner.invoke(app, ["user", "add", "grace"]).exit_code == 0
+    result = runner.invoke(app, ["user", "group", "add", "grace", "Ops"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["user", "group", "add", "grace", "dev"]).exit_code == 0
+    assert runner.invoke(app, ["user", "group", "list", "grace"]).output.split() == ["dev", "ops"]
+    assert runner.invoke(app, ["user", "group", "remove", "grace", "dev"]).exit_code == 0
+    assert runner.invoke(app, ["user", "group", "list", "grace"]).output.split() == ["ops"]
+    bad = runner.invoke(app, ["user", "group", "add", "grace", "no spaces"])
+    assert bad.exit_code == 1 and "not a group name" in bad.output
+    assert runner.invoke(app, ["user", "group", "add", "nobody", "ops"]).exit_code == 1
+
+
+def test_doctor_explains_a_protected_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passgate.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "PASSGATE_DATA_DIR": str(tmp_path),
+        "PASSGATE_SECRET_KEYS": "k" * 48,
+        "PASSGATE_RP_ID": "example.com",
+        "PASSGATE_ORIGINS": "https://auth.example.com",
+        "PASSGATE_COOKIE_DOMAIN": "example.com",
+        "PASSGATE_TRUSTED_PROXIES": "127.0.0.1",
+        "PASSGATE_FORWARD_AUTH_RULES": (
+            '{"admin": {"host": "app.example.com", "path": "/admin", "groups": ["admins"]}}'
+        ),
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["doctor", "--url", "https://app.example.com/x/../Admin/users"])
+    assert result.exit_code == 0, result.output
+    assert "Domain=example.com reaches app.example.com" in result.output
+    assert "path as matched: /admin/users" in result.output
+    assert "admin: group admins" in result.output
+    assert "then back to https://app.example.com/x/../Admin/users" in result.output
+    refused = CliRunner().invoke(app, ["doctor", "--url", "https://app.elsewhere.org/"])
+    assert refused.exit_code == 1
+    assert "never reaches" not in refused.output and "does not reach app.elsewhere.org" in refused.output
+    monkeypatch.delenv("PASSGATE_TRUSTED_PROXIES")
+    untrusted = CliRunner().invoke(app, ["doctor", "--url", "https://app.example.com/"])
+    assert untrusted.exit_code == 1 and "PASSGATE_TRUSTED_PROXIES" in untrusted.output
