@@ -146,6 +146,28 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         process.wait(timeout=timeout)
 
 
+@contextlib.contextmanager
+def scratch_postgres(url: str, keep: bool = False) -> Iterator[str]:
+    """A fresh database on the PostgreSQL server of `url` (dropped afterwards unless `keep`), so a
+    benchmark never writes into an existing database."""
+    import uuid
+
+    import psycopg
+
+    name = f"passgate_bench_{uuid.uuid4().hex[:10]}"
+    base = url.rsplit("/", 1)[0]
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        if keep:
+            print(f"database {name} kept", file=sys.stderr)
+        else:
+            with psycopg.connect(url, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 # --------------------------------------------------------------------------- CPU time from /proc
 
 

@@ -15,14 +15,17 @@ client's signing time) and the **server CPU per operation**: utime + stime of th
 tree from /proc, before and after, divided by the operations completed. In the same run it times
 py_webauthn's `verify_authentication_response` in-process on one valid assertion of a registered
 credential (the floor of a sign-in), and the bare ECDSA verify under it, and prints the ratios.
-Throughput on this shared 2-core machine is noisy (the client shares the cores); trust the CPU
-figures and ratios. Not part of the test run.
+With a PostgreSQL `--database-url`, a scratch database is created on that server for the run and dropped
+after it (the server CPU figures then leave out PostgreSQL's own processes). Throughput on this shared
+2-core machine is noisy (the client shares the cores); trust the CPU figures and ratios. Not part of
+the test run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import os
@@ -37,7 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import TESTS, Connection, HttpError, Server, machine, new_event_loop, percentile, run_server
+from common import (
+    TESTS,
+    Connection,
+    HttpError,
+    Server,
+    machine,
+    new_event_loop,
+    percentile,
+    run_server,
+    scratch_postgres,
+)
 
 sys.path.insert(0, str(TESTS))
 
@@ -350,7 +363,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each level")
     parser.add_argument("--workers", type=int, default=1, help="`passgate serve --workers`")
     parser.add_argument(
-        "--database-url", default="", help="PASSGATE_DATABASE_URL (default: SQLite in a temp dir)"
+        "--database-url",
+        default="",
+        help="SQLite URL, or a PostgreSQL server URL (a scratch database is created on it and dropped)",
     )
     parser.add_argument("--levels", default="1,8,32", help="comma-separated concurrency levels")
     parser.add_argument(
@@ -371,13 +386,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    env: dict[str, Any] = {}
-    if args.database_url:
-        env["PASSGATE_DATABASE_URL"] = args.database_url
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        with run_server(workers=args.workers, env=env, keep_data=args.keep) as server:
+        with contextlib.ExitStack() as stack:
+            env: dict[str, Any] = {}
+            if args.database_url.startswith(("postgresql://", "postgres://")):
+                env["PASSGATE_DATABASE_URL"] = stack.enter_context(
+                    scratch_postgres(args.database_url, args.keep)
+                )
+            elif args.database_url:
+                env["PASSGATE_DATABASE_URL"] = args.database_url
+            server = stack.enter_context(run_server(workers=args.workers, env=env, keep_data=args.keep))
             ok = loop.run_until_complete(benchmark(server, args))
     finally:
         loop.close()

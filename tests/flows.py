@@ -43,10 +43,15 @@ class Passkeys:
         credential = self.authenticator.get(options, origin=ORIGIN, **knobs)
         return await self.post("/auth/login/finish", credential)
 
-    async def add_passkey(self, authenticator: SoftAuthenticator | None = None, **knobs: Any) -> httpx.Response:
+    async def add_passkey(
+        self, authenticator: SoftAuthenticator | None = None, **knobs: Any
+    ) -> httpx.Response:
         begin = await self.post("/auth/credentials/begin")
         assert begin.status_code == 200, begin.text
-        return await self.post("/auth/credentials/finish", (authenticator or self.authenticator).create(begin.json(), origin=ORIGIN, **knobs))
+        return await self.post(
+            "/auth/credentials/finish",
+            (authenticator or self.authenticator).create(begin.json(), origin=ORIGIN, **knobs),
+        )
 
     async def me(self) -> httpx.Response:
         return await self.http.get("/auth/me")

@@ -67,5 +67,7 @@ def _mds_entries() -> dict[str, Authenticator]:
         statement = entry.get("metadataStatement") or {}
         if isinstance(aaguid, str) and isinstance(statement.get("description"), str):
             icon = statement.get("icon") if isinstance(statement.get("icon"), str) else None
-            entries[aaguid.lower()] = Authenticator(name=statement["description"], icon_light=icon, icon_dark=icon)
+            entries[aaguid.lower()] = Authenticator(
+                name=statement["description"], icon_light=icon, icon_dark=icon
+            )
     return entries

@@ -243,14 +243,15 @@ async def assert_accessible(page: Page, name: str) -> None:
     assert violations == [], f"{name}: {json.dumps(violations, indent=1)}"
 
 
-async def shoot(page: Page, name: str) -> list[Path]:
-    """Screenshots of the page at phone and desktop width in `test-artifacts/screenshots/`; the viewport
-    is left at desktop size."""
+async def shoot(page: Page, name: str, *, full_page: bool = True) -> list[Path]:
+    """Screenshots of the page at phone and desktop width in `test-artifacts/screenshots/` (`full_page`
+    False for a modal dialog, whose backdrop covers only the viewport); the viewport is left at desktop
+    size."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     paths = []
     for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
         await page.set_viewport_size(size)
         path = SCREENSHOTS / f"page-{name}-{label}.png"
-        await page.screenshot(path=str(path), full_page=True)
+        await page.screenshot(path=str(path), full_page=full_page)
         paths.append(path)
     return paths

@@ -5,6 +5,7 @@ so; ending another session signs that browser out; the display name reaches the 
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -20,7 +21,7 @@ from pagekit import (
 from playwright.async_api import Page, expect
 
 from browsing import PageFactory, PasskeyPage, ServerFactory, cdp_to_b64url
-from servers import RunningServer
+from servers import RunningServer, passgate_command
 
 pytestmark = pytest.mark.browser
 IN_USE = "You signed in with this passkey, so it can't be removed now. Sign in with another passkey first."
@@ -202,6 +203,15 @@ async def test_add_passkey_here_and_display_name(
     await expect(page.locator("#message")).to_have_text("Passkey added.")
     await expect(page.locator("#passkey-list li.passkey")).to_have_count(2)
     await expect(page.locator("#problem")).to_be_hidden()
+
+    # Groups (forward-auth rules) are listed when the account has some.
+    await expect(page.locator("#groups")).to_have_count(0)
+    user_name = await page.locator("#account-user-name").inner_text()
+    command = passgate_command("user", "group", "add", user_name, "admins")
+    cli = await asyncio.create_subprocess_exec(*command, env=server.env, cwd=server.data_dir.parent)
+    assert await cli.wait() == 0
+    await page.reload()
+    await expect(page.locator("#groups .badge")).to_have_text("admins")
 
     # The display name changes, and the browser's passkey shows it.
     field = page.get_by_label("Display name", exact=True)

@@ -48,7 +48,7 @@ async def test_stale_check_asks_for_passkey_then_finishes(
     await page.get_by_role("button", name="Create a device link").click()
     await expect(dialog).to_be_visible()
     await assert_accessible(page, "step-up dialog")
-    await shoot(page, "stepup")
+    await shoot(page, "stepup", full_page=False)
     before = (await tab.api("/auth/me"))[1]["auth_time"]
     await dialog.get_by_role("button", name="Confirm with passkey").click()
     await expect(dialog).to_be_hidden()

@@ -301,8 +301,12 @@ def test_sessions_remove_one_all_and_expired(db: Database) -> None:
     user, other = _user(db), _user(db)
     one, two, theirs = _session(user), _session(user), _session(other)
     stale = _session(user, expires_in=-1)
-    for record in (one, two, theirs, stale):
-        db.transact(lambda c, record=record: sessions.create(c, record))
+
+    def create_all(c: Connection) -> None:
+        for record in (one, two, theirs, stale):
+            sessions.create(c, record)
+
+    db.transact(create_all)
     assert {s.id for s in db.transact(lambda c: sessions.for_user(c, user.id))} == {one.id, two.id, stale.id}
     assert not db.transact(lambda c: sessions.remove(c, theirs.id, user.id))  # not theirs to end
     now = time.time()

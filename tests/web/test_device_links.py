@@ -145,8 +145,7 @@ async def test_open_link_validate_and_add_this_device(
 
     # The new passkey signs in on its own.
     await other_browser.post("/auth/logout")
-    again = Passkeys(other_browser, phone)
-    assert (await again.login()).status_code == 200
+    assert (await Passkeys(other_browser, phone).login()).status_code == 200
     assert (await other_browser.get("/auth/me")).json()["user_id"] == user_id
 
 

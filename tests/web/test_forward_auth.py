@@ -256,6 +256,30 @@ async def test_unparsable_forwarded_headers_fail_closed(
     assert response.json()["code"] == "bad_forwarded"
 
 
+@pytest.mark.parametrize(
+    "name", ["x-forwarded-host", "x-forwarded-uri", "x-forwarded-proto", "x-forwarded-method"]
+)
+async def test_a_repeated_forwarded_header_fails_closed(http: httpx.AsyncClient, name: str) -> None:
+    await signed_in(http)
+    value = APP.get(name, "GET")
+    headers = [*((key, item) for key, item in APP.items() if key != name), (name, value), (name, value)]
+    response = await http.get("/auth/forward-auth", headers=headers)
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_forwarded"
+
+
+async def test_another_cookie_ending_in_the_name_is_not_the_session(
+    http: httpx.AsyncClient, ctx: Context
+) -> None:
+    await signed_in(http)
+    token = http.cookies[ctx.settings.session_cookie_name]
+    http.cookies.clear()
+    response = await gate(http, headers={"cookie": f"my{ctx.settings.session_cookie_name}={token}"})
+    assert response.status_code == 401
+    response = await gate(http, headers={"cookie": f"theme=dark;{ctx.settings.session_cookie_name}={token}"})
+    assert response.status_code == 204
+
+
 async def test_return_url_on_a_foreign_host_is_dropped(http: httpx.AsyncClient) -> None:
     response = await gate(http, headers={"x-forwarded-host": "evil.example"})
     assert response.status_code == 401

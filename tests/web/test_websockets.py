@@ -54,7 +54,7 @@ def _authenticate_over_ws(
 
 def _closed_with_error(ws: Any) -> dict[str, Any]:
     message: dict[str, Any] = ws.receive_json()
-    assert message["status"] == "error"
+    assert message["status"] == "error" and message["message"] and message["code"]
     with pytest.raises(WebSocketDisconnect) as closed:
         ws.receive_json()
     assert closed.value.code == 1008
@@ -65,6 +65,7 @@ def test_register_new_then_set_session_from_the_body(browser: TestClient) -> Non
     name = unique_name()
     outcome = _register_over_ws(browser, SoftAuthenticator(), name)
     assert outcome["status"] == "success" and outcome["token"]
+    assert outcome["message"] == "User registered successfully"  # seed 003's words
     assert browser.get("/auth/me").status_code == 401  # a WebSocket sets no cookie by itself
 
     answer = browser.post("/auth/set-session", json={"token": outcome["token"]})
@@ -82,6 +83,7 @@ def test_authenticate_usernameless_and_named_then_bearer_set_session(browser: Te
     for query in ("", f"?user_name={name}"):
         outcome = _authenticate_over_ws(browser, authenticator, query)
         assert outcome["status"] == "success", outcome
+        assert outcome["message"] == "Authentication successful"
         assert outcome["user_id"] == registered["user_id"]
         browser.cookies.clear()
         answer = browser.post("/auth/set-session", headers={"authorization": f"Bearer {outcome['token']}"})

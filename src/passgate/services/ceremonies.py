@@ -61,6 +61,7 @@ def finish(
     purpose: Purpose,
     steps: Callable[[Connection, ChallengeRecord, ClientData], T],
     failure: type[CeremonyFailed] = CeremonyFailed,
+    savepoint: bool = True,
 ) -> T | PassgateError:
     """Consume the challenge named in clientDataJSON, then run `steps` in a savepoint.
 
@@ -71,6 +72,8 @@ def finish(
     if record is None or record.purpose != purpose or record.tenant_id != ctx.tenant_id:
         return failure(detail="challenge unknown, expired, used or issued for another purpose")
     try:
+        if not savepoint:  # the steps write nothing before their last check can fail
+            return steps(connection, record, client_data)
         with connection.begin_nested():
             return steps(connection, record, client_data)
     except PassgateError as exc:
@@ -83,4 +86,3 @@ async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateErro
     if isinstance(result, PassgateError):
         raise result
     return result
-

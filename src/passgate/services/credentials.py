@@ -55,7 +55,10 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
         if record.user_id != current.user.id or record.session_id != current.session.id:
             raise BadRequest("This ceremony belongs to another session.", code="ceremony_mismatch")
         new = finish_registration(
-            ctx.rp, credential=credential, expected_challenge=record.challenge, origin=record.state.get("origin")
+            ctx.rp,
+            credential=credential,
+            expected_challenge=record.challenge,
+            origin=record.state.get("origin"),
         )
         store_credential(connection, ctx, user=current.user, new=new)
         stored = credentials.get(connection, new.credential_id)
@@ -70,7 +73,9 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
 
 async def rename(ctx: Context, current: Current, credential_id: bytes, name: str) -> None:
     name = names.clean(name, field="name", required=False)
-    done = await ctx.db.run(lambda connection: credentials.rename(connection, credential_id, current.user.id, name))
+    done = await ctx.db.run(
+        lambda connection: credentials.rename(connection, credential_id, current.user.id, name)
+    )
     if not done:
         raise NotFound("No such passkey on this account.", code="credential_not_found")
 
@@ -80,7 +85,8 @@ async def delete(ctx: Context, current: Current, credential_id: bytes) -> None:
     stepup.require_recent(current, ctx.settings.stepup_max_age)
     if current.session.credential_id == credential_id:
         raise Conflict(
-            "You signed in with this passkey, so it can't be removed now. Sign in with another passkey first.",
+            "You signed in with this passkey, so it can't be removed now. "
+            "Sign in with another passkey first.",
             code="credential_in_use",
         )
 
@@ -89,7 +95,9 @@ async def delete(ctx: Context, current: Current, credential_id: bytes) -> None:
         if credential_id not in {item for item, _ in owned}:
             raise NotFound("No such passkey on this account.", code="credential_not_found")
         if len(owned) <= 1:
-            raise Conflict("This is your only passkey. Add another before removing it.", code="last_credential")
+            raise Conflict(
+                "This is your only passkey. Add another before removing it.", code="last_credential"
+            )
         credentials.remove(connection, credential_id, current.user.id)
         audit.record(
             connection,

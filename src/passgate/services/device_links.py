@@ -77,7 +77,11 @@ def issue(connection: Connection, ctx: Context, user: UserRecord, *, created_by:
         expires_at=at + ctx.settings.device_link_ttl,
     )
     links.create(connection, record)
-    return NewLink(passphrase=passphrase, url=f"{ctx.settings.public_url}/auth/{passphrase}", expires_at=at + ctx.settings.device_link_ttl)
+    return NewLink(
+        passphrase=passphrase,
+        url=f"{ctx.settings.public_url}/auth/{passphrase}",
+        expires_at=at + ctx.settings.device_link_ttl,
+    )
 
 
 async def create(ctx: Context, current: Current) -> NewLink:
@@ -129,7 +133,10 @@ async def finish(ctx: Context, credential: dict[str, Any], client: Client) -> Si
         if link is None or user is None or user.disabled or user.id != record.user_id:
             raise LinkInvalid()
         new = finish_registration(
-            ctx.rp, credential=credential, expected_challenge=record.challenge, origin=record.state.get("origin")
+            ctx.rp,
+            credential=credential,
+            expected_challenge=record.challenge,
+            origin=record.state.get("origin"),
         )
         return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
 

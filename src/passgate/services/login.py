@@ -164,7 +164,9 @@ async def finish(
 
     def work(connection: Connection) -> SignedIn | PassgateError:
         try:
-            outcome = ceremonies.finish(connection, ctx, credential, "login", steps, failure=SignInFailed)
+            outcome = ceremonies.finish(
+                connection, ctx, credential, "login", steps, failure=SignInFailed, savepoint=False
+            )
         except BadRequest as exc:  # unreadable clientDataJSON: nothing was consumed or written
             outcome = exc
         if isinstance(outcome, PassgateError):

@@ -29,7 +29,9 @@ def _name_taken(user_name: str) -> Conflict:
 async def begin(ctx: Context, *, user_name: str, display_name: str, client: Client) -> dict[str, Any]:
     """Creation options for a new account (discoverable passkey; UV per policy)."""
     if not ctx.settings.registration_open:
-        raise Forbidden("Sign-up is closed here. Ask an administrator for an invitation link.", code="signup_closed")
+        raise Forbidden(
+            "Sign-up is closed here. Ask an administrator for an invitation link.", code="signup_closed"
+        )
     user_name = names.clean(user_name, field="user_name")
     display_name = names.clean(display_name, field="display_name", required=False) or user_name
     user_handle = secrets.token_bytes(USER_HANDLE_BYTES)

@@ -104,11 +104,16 @@ def token_for(ctx: Context, record: SessionRecord) -> str:
 
 
 async def authenticate(ctx: Context, token: str | None) -> Current:
-    """The session a token names; NotAuthenticated if forged, expired, idle, revoked or the user is disabled."""
+    """The session a token names.
+
+    Raises NotAuthenticated if the token is forged or expired, the session idle, ended or revoked, or
+    the user disabled."""
     if not token:
         raise NotAuthenticated()
     claims = ctx.tokens.verify(token)
-    found = await ctx.db.run(lambda connection: sessions.get_with_user(connection, claims.session_id), write=False)
+    found = await ctx.db.run(
+        lambda connection: sessions.get_with_user(connection, claims.session_id), write=False
+    )
     at = now()
     if found is None:
         raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
@@ -142,4 +147,3 @@ async def end_one(ctx: Context, current: Current, session_id: str) -> None:
 
 async def list_for(ctx: Context, user_id: str) -> list[SessionRecord]:
     return await ctx.db.run(lambda connection: sessions.for_user(connection, user_id), write=False)
-

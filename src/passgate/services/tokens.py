@@ -7,6 +7,8 @@ The key list rotates: the first key signs, every listed key verifies, a key remo
 from __future__ import annotations
 
 import hashlib
+import secrets
+import time
 from dataclasses import dataclass
 
 from joserfc import jwt
@@ -17,8 +19,12 @@ from passgate.ceremony.encoding import b64url_encode
 from passgate.errors import NotAuthenticated
 
 AUDIENCE = "passgate-session"
+MAX_REMEMBERED = 10_000
 _CLAIMS = jwt.JWTClaimsRegistry(
-    exp={"essential": True}, sid={"essential": True}, sub={"essential": True}, aud={"essential": True, "value": AUDIENCE}
+    exp={"essential": True},
+    sid={"essential": True},
+    sub={"essential": True},
+    aud={"essential": True, "value": AUDIENCE},
 )
 
 
@@ -42,18 +48,44 @@ class SessionTokens:
         self._keys = [OctKey.import_key(key, {"kid": key_id(key)}) for key in keys]
         self._keyset = KeySet(list[OctKey | RSAKey | ECKey | OKPKey](self._keys))
         self._signing = self._keys[0]
+        self._verified: dict[str, SessionClaims] = {}
 
     def issue(self, *, session_id: str, user_id: str, issued_at: float, expires_at: float) -> str:
-        claims = {"sid": session_id, "sub": user_id, "aud": AUDIENCE, "iat": int(issued_at), "exp": int(expires_at)}
+        claims = {
+            "jti": secrets.token_urlsafe(8),  # every issue is a new token (ASVS 7.2.4), even within a second
+            "sid": session_id,
+            "sub": user_id,
+            "aud": AUDIENCE,
+            "iat": int(issued_at),
+            "exp": int(expires_at),
+        }
         header = {"alg": "HS256", "kid": self._signing.kid}
         return jwt.encode(header, claims, self._signing, algorithms=["HS256"])
 
     def verify(self, token: str) -> SessionClaims:
-        """The token's claims; NotAuthenticated when forged, malformed, expired or signed by a retired key."""
+        """The token's claims; NotAuthenticated when forged, malformed, expired or signed by a retired key.
+
+        A verified token is remembered (bounded): its signature cannot change while this key list is in
+        use, so only its expiry is checked again. Forged tokens are never remembered.
+        """
+        known = self._verified.get(token)
+        if known is not None and known.expires_at > time.time():
+            return known
+        claims = self._verify(token)
+        if len(self._verified) >= MAX_REMEMBERED:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> SessionClaims:
         try:
             decoded = jwt.decode(token, self._keyset, algorithms=["HS256"])
             _CLAIMS.validate(decoded.claims)
             claims = decoded.claims
-            return SessionClaims(session_id=str(claims["sid"]), user_id=str(claims["sub"]), expires_at=int(claims["exp"]))
+            return SessionClaims(
+                session_id=str(claims["sid"]), user_id=str(claims["sub"]), expires_at=int(claims["exp"])
+            )
         except (JoseError, ValueError, KeyError, TypeError):
-            raise NotAuthenticated("Your session is not valid. Sign in again.", code="session_invalid") from None
+            raise NotAuthenticated(
+                "Your session is not valid. Sign in again.", code="session_invalid"
+            ) from None

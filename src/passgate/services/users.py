@@ -48,7 +48,10 @@ def add(ctx: Context, user_name: str, display_name: str = "") -> UserRecord:
 
 def listing(ctx: Context) -> list[tuple[UserRecord, int]]:
     def work(connection: Connection) -> list[tuple[UserRecord, int]]:
-        return [(u, credentials.count_for_user(connection, u.id)) for u in users.list_all(connection, ctx.tenant_id)]
+        return [
+            (u, credentials.count_for_user(connection, u.id))
+            for u in users.list_all(connection, ctx.tenant_id)
+        ]
 
     return ctx.db.transact(work, write=False)
 
@@ -72,7 +75,9 @@ def delete(ctx: Context, user_name: str) -> None:
 def recovery_link(ctx: Context, user_name: str) -> NewLink:
     """A single-use device-addition link, for someone who lost every passkey."""
     return ctx.db.transact(
-        lambda connection: device_links.issue(connection, ctx, _require(connection, ctx, user_name), created_by="admin")
+        lambda connection: device_links.issue(
+            connection, ctx, _require(connection, ctx, user_name), created_by="admin"
+        )
     )
 
 

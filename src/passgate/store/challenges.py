@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, bindparam, delete, insert
 
 from passgate.store.models import challenges
 from passgate.store.records import ChallengeRecord
+
+_INSERT = insert(challenges)
+_CONSUME = delete(challenges).where(challenges.c.challenge == bindparam("c")).returning(*challenges.c)
 
 
 def create(
@@ -26,7 +29,8 @@ def create(
     session_id: str | None = None,
 ) -> None:
     connection.execute(
-        insert(challenges).values(
+        _INSERT,
+        dict(
             challenge=challenge,
             purpose=purpose,
             tenant_id=tenant_id,
@@ -34,15 +38,13 @@ def create(
             session_id=session_id,
             state=state,
             expires_at=expires_at,
-        )
+        ),
     )
 
 
 def consume(connection: Connection, challenge: bytes, now: float) -> ChallengeRecord | None:
     """Delete the challenge and return it if it existed and had not expired."""
-    row = connection.execute(
-        delete(challenges).where(challenges.c.challenge == challenge).returning(*challenges.c)
-    ).first()
+    row = connection.execute(_CONSUME, {"c": challenge}).first()
     if row is None or row.expires_at <= now:
         return None
     return ChallengeRecord(**row._mapping)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import credentials, users
@@ -57,6 +57,22 @@ def count_for_user(connection: Connection, user_id: str) -> int:
     return int(connection.execute(query).scalar_one())
 
 
+_USED = update(credentials).where(credentials.c.credential_id == bindparam("cid"))
+_USE = _USED.values(sign_count=bindparam("sc"), backup_state=bindparam("bs"), last_used_at=bindparam("at"))
+_USE_UV = _USED.values(
+    sign_count=bindparam("sc"),
+    backup_state=bindparam("bs"),
+    last_used_at=bindparam("at"),
+    uv_initialized=True,
+    last_verified_at=bindparam("at"),
+)
+_WITH_OWNER = (
+    select(credentials, *[column.label(f"u_{column.name}") for column in users.c])
+    .join(users, users.c.id == credentials.c.user_id)
+    .where(credentials.c.credential_id == bindparam("cid"))
+)
+
+
 def record_use(
     connection: Connection,
     credential_id: bytes,
@@ -67,11 +83,8 @@ def record_use(
     at: float,
 ) -> None:
     """Update the record after a successful assertion (W3C WebAuthn §7.2 step 24)."""
-    values: dict[str, Any] = {"sign_count": sign_count, "backup_state": backup_state, "last_used_at": at}
-    if user_verified:
-        values["uv_initialized"] = True
-        values["last_verified_at"] = at
-    connection.execute(update(credentials).where(credentials.c.credential_id == credential_id).values(values))
+    statement = _USE_UV if user_verified else _USE
+    connection.execute(statement, {"cid": credential_id, "sc": sign_count, "bs": backup_state, "at": at})
 
 
 def flag(connection: Connection, credential_id: bytes, reason: str, at: float) -> None:
@@ -102,19 +115,18 @@ def rename(connection: Connection, credential_id: bytes, user_id: str, name: str
 
 def remove(connection: Connection, credential_id: bytes, user_id: str) -> bool:
     result = connection.execute(
-        delete(credentials).where(credentials.c.credential_id == credential_id, credentials.c.user_id == user_id)
+        delete(credentials).where(
+            credentials.c.credential_id == credential_id, credentials.c.user_id == user_id
+        )
     )
     return result.rowcount > 0
 
 
-def get_with_owner(connection: Connection, credential_id: bytes) -> tuple[CredentialRecord, UserRecord] | None:
+def get_with_owner(
+    connection: Connection, credential_id: bytes
+) -> tuple[CredentialRecord, UserRecord] | None:
     """The credential and its owner in one statement (the sign-in path)."""
-    user_columns = [column.label(f"u_{column.name}") for column in users.c]
-    row = connection.execute(
-        select(credentials, *user_columns)
-        .join(users, users.c.id == credentials.c.user_id)
-        .where(credentials.c.credential_id == credential_id)
-    ).first()
+    row = connection.execute(_WITH_OWNER, {"cid": credential_id}).first()
     if row is None:
         return None
     mapping = row._mapping

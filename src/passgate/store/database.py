@@ -1,7 +1,9 @@
 """The database: one SQLAlchemy engine (sqlite3 or psycopg 3), migrations, and units of work.
 
-A unit of work is a plain function over a `Connection`, run in one transaction on a worker thread:
-one thread hop per request instead of one per statement (see docs/performance.md for why).
+A unit of work is a plain function over a `Connection`, run in one transaction. On PostgreSQL it runs
+on a worker thread: one hop per unit of work instead of one per statement (an async driver hops per
+statement). On SQLite it runs right on the event loop: statements take microseconds, and a thread hop
+would cost more than the work (see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ class Database:
             return work(connection)
 
     async def run(self, work: UnitOfWork[T], *, write: bool = True) -> T:
-        """Run `work` in one transaction on a worker thread."""
+        """Run `work` in one transaction: inline on SQLite, on a worker thread otherwise."""
+        if self.is_sqlite:
+            return self.transact(work, write=write)
         return await anyio.to_thread.run_sync(_call_transact, self, work, write)
 
     def check(self) -> None:

@@ -9,7 +9,9 @@ from passgate.store.records import LinkRecord
 
 
 def create(connection: Connection, record: LinkRecord) -> None:
-    connection.execute(insert(device_links).values({name: getattr(record, name) for name in record.__slots__}))
+    connection.execute(
+        insert(device_links).values({name: getattr(record, name) for name in record.__slots__})
+    )
 
 
 def find(connection: Connection, secret_hash: bytes, now: float) -> LinkRecord | None:

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from passgate.store.models import sessions, users
 from passgate.store.records import SessionRecord, UserRecord
 
+_INSERT = insert(sessions)
+_WITH_USER = (
+    select(sessions, *[column.label(f"u_{column.name}") for column in users.c])
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.id == bindparam("sid"))
+)
+
 
 def create(connection: Connection, record: SessionRecord) -> None:
-    connection.execute(insert(sessions).values({name: getattr(record, name) for name in record.__slots__}))
+    connection.execute(_INSERT, {name: getattr(record, name) for name in record.__slots__})
 
 
 def get_with_user(connection: Connection, session_id: str) -> tuple[SessionRecord, UserRecord] | None:
     """The session and its user in one statement (the hot path of every signed-in request)."""
-    user_columns = [column.label(f"u_{column.name}") for column in users.c]
-    row = connection.execute(
-        select(sessions, *user_columns).join(users, users.c.id == sessions.c.user_id).where(sessions.c.id == session_id)
-    ).first()
+    row = connection.execute(_WITH_USER, {"sid": session_id}).first()
     if row is None:
         return None
     mapping = row._mapping

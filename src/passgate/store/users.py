@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import users
@@ -16,7 +16,13 @@ class NameTaken(Exception):
 
 
 def create(
-    connection: Connection, *, tenant_id: str, user_name: str, display_name: str, user_handle: bytes, at: float
+    connection: Connection,
+    *,
+    tenant_id: str,
+    user_name: str,
+    display_name: str,
+    user_handle: bytes,
+    at: float,
 ) -> UserRecord:
     """Insert a user; raises NameTaken when the name exists (checked by the unique constraint)."""
     values = {
@@ -65,10 +71,15 @@ def count(connection: Connection, tenant_id: str) -> int:
     return int(connection.execute(query).scalar_one())
 
 
+_VISIT = (
+    update(users)
+    .where(users.c.id == bindparam("uid"))
+    .values(visits=users.c.visits + 1, last_seen_at=bindparam("at"))
+)
+
+
 def record_visit(connection: Connection, user_id: str, at: float) -> None:
-    connection.execute(
-        update(users).where(users.c.id == user_id).values(visits=users.c.visits + 1, last_seen_at=at)
-    )
+    connection.execute(_VISIT, {"uid": user_id, "at": at})
 
 
 def set_disabled(connection: Connection, user_id: str, disabled: bool) -> bool:

@@ -20,8 +20,8 @@ from passgate.errors import PassgateError, PayloadTooLarge
 from passgate.services import maintenance
 from passgate.services.context import Context
 from passgate.web.guard import BodyTooLarge, Guard
-from passgate.web.ratelimit import RateLimit
 from passgate.web.proxies import TrustedProxies
+from passgate.web.ratelimit import RateLimit
 from passgate.web.routes import account, auth, device, forward_auth, pages, ws
 from passgate.web.routes.docs import mount_docs
 
@@ -112,7 +112,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return JSONResponse({"error": "Something went wrong on our side.", "code": "internal_error"}, status_code=500)
+        return JSONResponse(
+            {"error": "Something went wrong on our side.", "code": "internal_error"}, status_code=500
+        )
 
 
 def _describe_validation(exc: RequestValidationError) -> dict[str, str]:

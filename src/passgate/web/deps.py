@@ -15,13 +15,13 @@ from passgate.services.sessions import Current
 from passgate.web import proxies
 
 
-def get_context(connection: HTTPConnection) -> Context:
+def context_of(connection: HTTPConnection) -> Context:
     ctx: Context = connection.app.state.ctx
     return ctx
 
 
-def get_client(connection: HTTPConnection) -> Client:
-    ctx = get_context(connection)
+def client_of(connection: HTTPConnection) -> Client:
+    ctx = context_of(connection)
     origin = connection.headers.get("origin")
     return Client(
         user_agent=connection.headers.get("user-agent", ""),
@@ -31,7 +31,7 @@ def get_client(connection: HTTPConnection) -> Client:
 
 
 def session_token(connection: HTTPConnection) -> str | None:
-    return connection.cookies.get(get_context(connection).settings.session_cookie_name)
+    return connection.cookies.get(context_of(connection).settings.session_cookie_name)
 
 
 async def optional_session(connection: HTTPConnection) -> Current | None:
@@ -39,13 +39,22 @@ async def optional_session(connection: HTTPConnection) -> Current | None:
     if not token:
         return None
     try:
-        return await sessions.authenticate(get_context(connection), token)
+        return await sessions.authenticate(context_of(connection), token)
     except NotAuthenticated:
         return None
 
 
 async def require_session(request: Request) -> Current:
-    return await sessions.authenticate(get_context(request), session_token(request))
+    return await sessions.authenticate(context_of(request), session_token(request))
+
+
+# Dependencies are `async def`: FastAPI runs plain `def` dependencies on the thread pool (a hop each).
+async def get_context(connection: HTTPConnection) -> Context:
+    return context_of(connection)
+
+
+async def get_client(connection: HTTPConnection) -> Client:
+    return client_of(connection)
 
 
 Ctx = Annotated[Context, Depends(get_context)]

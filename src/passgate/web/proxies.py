@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
@@ -20,9 +20,11 @@ MAX_URI = 8192
 _HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]{2,45}\])(?::[0-9]{1,5})?$")
 _URI = re.compile(r"^/[\x21-\x7e]*$")
 _METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
-_WANTED = frozenset(
-    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-uri", b"x-forwarded-method"}
-)
+XFF, XF_PROTO, XF_HOST = b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"
+XF_URI, XF_METHOD = b"x-forwarded-uri", b"x-forwarded-method"
+COOKIE = b"cookie"
+_COLLECTED = frozenset({XFF, XF_PROTO, XF_HOST, XF_URI, XF_METHOD, COOKIE})
+_JOIN = {XFF: b",", COOKIE: b"; "}
 
 
 class BadForwarded(BadRequest):
@@ -30,8 +32,7 @@ class BadForwarded(BadRequest):
     message = "The proxy sent X-Forwarded-* headers that cannot be parsed."
 
 
-@dataclass(frozen=True, slots=True)
-class Forwarded:
+class Forwarded(NamedTuple):
     """What a trusted proxy says about the original request (all None from an untrusted peer)."""
 
     trusted: bool
@@ -50,19 +51,21 @@ class Forwarded:
 
 
 class TrustedProxies:
-    """The configured proxy networks, with a small memo of addresses already judged."""
+    """The configured proxy networks, with memos of addresses and header values already judged
+    (forward-auth reads these headers on every request of every protected app)."""
 
     def __init__(self, cidrs: Iterable[str]):
         self.networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
-        self._memo: dict[str, bool] = {}
+        self._trusted: dict[str, bool] = {}
+        self._values: dict[bytes, dict[bytes, str]] = {name: {} for name in _CHECKS}
+        self._clients: dict[bytes, list[str]] = {}
+        self.seen: dict[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None], Forwarded] = {}
 
     def trusts(self, address: str) -> bool:
-        known = self._memo.get(address)
+        known = self._trusted.get(address)
         if known is None:
-            known = self._judge(address)
-            if len(self._memo) > 4096:
-                self._memo.clear()
-            self._memo[address] = known
+            known = bool(self.networks) and self._judge(address)
+            _remember(self._trusted, address, known)
         return known
 
     def _judge(self, address: str) -> bool:
@@ -81,37 +84,89 @@ class TrustedProxies:
                 return address
         return forwarded_for[0] if forwarded_for else peer
 
+    def checked(self, name: bytes, raw: bytes) -> str:
+        """A forwarded header's value once validated (BadForwarded when it cannot be)."""
+        memo = self._values[name]
+        value = memo.get(raw)
+        if value is None:
+            try:
+                value = _CHECKS[name](raw.decode("ascii"))
+            except UnicodeDecodeError:
+                raise BadForwarded(detail=f"non-ASCII {name.decode()}") from None
+            _remember(memo, raw, value)
+        return value
 
-def read_forwarded(proxies: TrustedProxies, scope: Scope) -> Forwarded:
-    """The proxy's view of the original request; BadForwarded when a trusted proxy's headers are malformed."""
+    def hops(self, raw: bytes) -> list[str]:
+        """X-Forwarded-For, parsed once per distinct value (BadForwarded when it cannot be)."""
+        hops = self._clients.get(raw)
+        if hops is None:
+            hops = _forwarded_for(raw)
+            _remember(self._clients, raw, hops)
+        return hops
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(memo: dict[K, V], key: K, value: V, limit: int = 4096) -> None:
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+
+
+def collect(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The `X-Forwarded-*` and `Cookie` headers in one pass. Repeats are joined: X-Forwarded-For with
+    `,`, Cookie with `; `, any other with a NUL byte, which no check accepts (a repeat fails closed)."""
+    values: dict[bytes, bytes] = {}
+    for name, value in headers:
+        if name in _COLLECTED:
+            if name in values:
+                value = values[name] + _JOIN.get(name, b"\0") + value
+            values[name] = value
+    return values
+
+
+def read_forwarded(
+    proxies: TrustedProxies, scope: Scope, values: dict[bytes, bytes] | None = None
+) -> Forwarded:
+    """The proxy's view of the original request; BadForwarded when a trusted proxy's headers are malformed.
+    `values` is `collect(scope["headers"])` when the caller has it already."""
     client = scope.get("client")
     peer = client[0] if client else ""
-    if not proxies.networks or not proxies.trusts(peer):
-        return Forwarded(trusted=False, client_ip=peer)
-    values: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        if name in _WANTED:
-            if name in values and name != b"x-forwarded-for":
-                raise BadForwarded(detail=f"{name.decode()} sent twice")
-            values[name] = values[name] + b"," + value if name in values else value
-    hops = _forwarded_for(values.get(b"x-forwarded-for"))
+    if not proxies.trusts(peer):
+        return Forwarded(False, peer)
+    get = (values if values is not None else collect(scope["headers"])).get
+    key = (peer, get(XFF), get(XF_PROTO), get(XF_HOST), get(XF_METHOD))
+    known = proxies.seen.get(key)  # these repeat from request to request; the URI varies
+    if known is None:
+        known = _parse(proxies, *key)
+        _remember(proxies.seen, key, known)
+    uri = get(XF_URI)
+    if uri is None:
+        return known
     return Forwarded(
-        trusted=True,
-        client_ip=proxies.client_ip(peer, hops),
-        proto=_checked(values.get(b"x-forwarded-proto"), _proto),
-        host=_checked(values.get(b"x-forwarded-host"), _host),
-        uri=_checked(values.get(b"x-forwarded-uri"), _uri),
-        method=_checked(values.get(b"x-forwarded-method"), _method),
+        True, known.client_ip, known.proto, known.host, proxies.checked(XF_URI, uri), known.method
     )
 
 
-def _checked(raw: bytes | None, check: Callable[[str], str]) -> str | None:
-    if raw is None:
-        return None
-    try:
-        return check(raw.decode("ascii"))
-    except UnicodeDecodeError:
-        raise BadForwarded(detail="non-ASCII X-Forwarded-* value") from None
+def _parse(
+    proxies: TrustedProxies,
+    peer: str,
+    hops: bytes | None,
+    proto: bytes | None,
+    host: bytes | None,
+    method: bytes | None,
+) -> Forwarded:
+    checked = proxies.checked
+    return Forwarded(
+        True,
+        proxies.client_ip(peer, _forwarded_for(hops)) if hops is not None else peer,
+        checked(XF_PROTO, proto) if proto is not None else None,
+        checked(XF_HOST, host) if host is not None else None,
+        None,
+        checked(XF_METHOD, method) if method is not None else None,
+    )
 
 
 def _proto(text: str) -> str:
@@ -140,10 +195,16 @@ def _method(text: str) -> str:
     return text.upper()
 
 
-def _forwarded_for(raw: bytes | None) -> list[str]:
+_CHECKS: dict[bytes, Callable[[str], str]] = {
+    b"x-forwarded-proto": _proto,
+    b"x-forwarded-host": _host,
+    b"x-forwarded-uri": _uri,
+    b"x-forwarded-method": _method,
+}
+
+
+def _forwarded_for(raw: bytes) -> list[str]:
     """Each hop of X-Forwarded-For; any empty, unparsable or excessive list fails closed."""
-    if raw is None:
-        return []
     parts = raw.split(b",")
     if len(parts) > MAX_HOPS:
         raise BadForwarded(detail=f"X-Forwarded-For has {len(parts)} entries")
@@ -170,7 +231,7 @@ def client_ip(connection: HTTPConnection) -> str:
     """The real client address: the peer, or from a trusted proxy its X-Forwarded-For (fails closed)."""
     proxies = proxies_for(connection)
     peer = connection.client.host if connection.client else ""
-    if not proxies.networks or not proxies.trusts(peer):
+    if not proxies.trusts(peer):
         return peer
     raw = [value for name, value in connection.scope["headers"] if name == b"x-forwarded-for"]
-    return proxies.client_ip(peer, _forwarded_for(b",".join(raw)) if raw else [])
+    return proxies.client_ip(peer, proxies.hops(b",".join(raw)) if raw else [])

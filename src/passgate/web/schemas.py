@@ -27,26 +27,28 @@ class LoginBegin(Strict):
 
 class AttestationResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
-    clientDataJSON: B64Url  # noqa: N815 - WebAuthn's wire names
-    attestationObject: B64Url  # noqa: N815
-    transports: list[Annotated[str, StringConstraints(max_length=32)]] = Field(default_factory=list, max_length=10)
+    clientDataJSON: B64Url
+    attestationObject: B64Url
+    transports: list[Annotated[str, StringConstraints(max_length=32)]] = Field(
+        default_factory=list, max_length=10
+    )
 
 
 class AssertionResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
-    clientDataJSON: B64Url  # noqa: N815
-    authenticatorData: B64Url  # noqa: N815
+    clientDataJSON: B64Url
+    authenticatorData: B64Url
     signature: B64Url
-    userHandle: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]*$", max_length=128)] | None = None  # noqa: N815
+    userHandle: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]*$", max_length=128)] | None = None
 
 
 class _CredentialJSON(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: B64Url
-    rawId: B64Url  # noqa: N815
+    rawId: B64Url
     type: Literal["public-key"]
-    authenticatorAttachment: str | None = None  # noqa: N815
-    clientExtensionResults: dict[str, Any] = Field(default_factory=dict)  # noqa: N815
+    authenticatorAttachment: str | None = None
+    clientExtensionResults: dict[str, Any] = Field(default_factory=dict)
 
 
 class RegistrationCredential(_CredentialJSON):

@@ -24,7 +24,11 @@ async def add_begin(ctx: Ctx, current: SignedIn, client: Caller) -> dict[str, An
 async def add_finish(body: RegistrationCredential, ctx: Ctx, current: SignedIn) -> dict[str, Any]:
     """Body: `credential.toJSON()`. Stores the passkey on the signed-in account."""
     record = await credentials.finish_add(ctx, current, body.model_dump(exclude_none=True))
-    return {"status": "success", "message": "Passkey added", "credential": credentials.credential_json(record, current)}
+    return {
+        "status": "success",
+        "message": "Passkey added",
+        "credential": credentials.credential_json(record, current),
+    }
 
 
 @router.post("/user-info", summary="Account details")
@@ -36,7 +40,9 @@ async def user_info(ctx: Ctx, current: SignedIn) -> dict[str, Any]:
 
 @router.post("/rename-credential", summary="Rename a passkey")
 async def rename_credential(body: Rename, ctx: Ctx, current: SignedIn) -> dict[str, str]:
-    await credentials.rename(ctx, current, b64url_decode(body.credential_id, field="credential_id"), body.name)
+    await credentials.rename(
+        ctx, current, b64url_decode(body.credential_id, field="credential_id"), body.name
+    )
     return {"status": "success", "message": "Passkey renamed"}
 
 

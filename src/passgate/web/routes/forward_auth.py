@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from html import escape
 
 from fastapi import APIRouter, Request
@@ -20,11 +21,11 @@ from starlette.types import Receive, Scope, Send
 from passgate.errors import PassgateError
 from passgate.services.context import Context
 from passgate.services.forward_auth import Decision, Gate
-from passgate.web.proxies import Forwarded, TrustedProxies, read_forwarded
+from passgate.web.proxies import COOKIE, Forwarded, TrustedProxies, collect, read_forwarded
 
 log = logging.getLogger("passgate.forward_auth")
 PATH = "/auth/forward-auth"
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+Answer = tuple[int, Sequence[tuple[bytes, bytes]], bytes]
 PAGE_CSP = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 SECURITY = [
     (b"cache-control", b"no-store"),
@@ -57,10 +58,10 @@ class ForwardAuth:
     async def answer(self, scope: Scope) -> Answer:
         """Status, headers and body for one request; never a 2xx by mistake (errors deny)."""
         try:
-            forwarded = read_forwarded(self.proxies, scope)
-            decision = await self.gate.decide(
-                self._token(scope), scope["query_string"], forwarded.host, forwarded.uri
-            )
+            values = collect(scope["headers"])
+            forwarded = read_forwarded(self.proxies, scope, values)
+            token = self._token(values.get(COOKIE))
+            decision = await self.gate.decide(token, scope["query_string"], forwarded.host, forwarded.uri)
         except PassgateError as exc:
             log.warning("forward-auth refused: %s (%s)", exc.code, exc.detail or exc.message)
             return _json(exc.status, {"error": exc.message, "code": exc.code}, [])
@@ -68,19 +69,22 @@ class ForwardAuth:
             log.exception("forward-auth failed; denying")
             return _json(500, {"error": "Something went wrong on our side.", "code": "internal_error"}, [])
         if decision.allowed:
-            return 204, list(decision.headers), b""
+            return 204, decision.headers, b""
         return self._denial(scope, decision, forwarded)
 
-    def _token(self, scope: Scope) -> str | None:
+    def _token(self, cookie: bytes | None) -> str | None:
+        """The session cookie's value (the first one, when several are sent)."""
+        if cookie is None:
+            return None
         prefix = self.cookie
-        for name, value in scope["headers"]:
-            if name == b"cookie":
-                for part in value.split(b";"):
-                    part = part.strip()
-                    if part.startswith(prefix):
-                        token: str = part[len(prefix) :].decode("latin-1")
-                        return token
-        return None
+        start = cookie.find(prefix)
+        while start > 0 and cookie[start - 1] not in b"; ":  # `mypassgate=` is another cookie
+            start = cookie.find(prefix, start + 1)
+        if start < 0:
+            return None
+        end = cookie.find(b";", start)
+        token: str = cookie[start + len(prefix) : end if end >= 0 else len(cookie)].strip().decode("latin-1")
+        return token
 
     def _denial(self, scope: Scope, decision: Decision, forwarded: Forwarded) -> Answer:
         if decision.status == 403:
@@ -166,5 +170,5 @@ async def forward_auth(request: Request) -> Response:
     endpoint: ForwardAuth = request.app.state.forward_auth
     status, headers, body = await endpoint.answer(request.scope)
     response = Response(body, status_code=status)
-    response.raw_headers = headers
+    response.raw_headers = list(headers)
     return response

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from passgate.errors import BadRequest, PassgateError
 from passgate.services import credentials, device_links, login, registration, sessions
 from passgate.services.context import Context
-from passgate.web.deps import get_client, get_context, session_token
+from passgate.web.deps import client_of, context_of, session_token
 from passgate.web.schemas import AuthenticationCredential, RegistrationCredential
 
 router = APIRouter(prefix="/auth/ws")
@@ -45,7 +45,7 @@ async def _credential(websocket: WebSocket, ctx: Context, model: type[BaseModel]
 
 async def _run(websocket: WebSocket, flow: Callable[[Context], Awaitable[dict[str, Any]]]) -> None:
     """Accept, run one ceremony, send its outcome or a safe error, close."""
-    ctx = get_context(websocket)
+    ctx = context_of(websocket)
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in ctx.settings.origins:  # cross-site WebSocket hijacking
         await websocket.close(code=1008)
@@ -70,13 +70,18 @@ async def register_new(websocket: WebSocket) -> None:
     """Query: `user_name`, `display_name`. Sends options, receives the credential, returns a token."""
 
     async def flow(ctx: Context) -> dict[str, Any]:
-        client = get_client(websocket)
+        client = client_of(websocket)
         params = websocket.query_params
         options = await registration.begin(
-            ctx, user_name=params.get("user_name", ""), display_name=params.get("display_name", ""), client=client
+            ctx,
+            user_name=params.get("user_name", ""),
+            display_name=params.get("display_name", ""),
+            client=client,
         )
         await websocket.send_json(options)
-        result = await registration.finish(ctx, credential=await _credential(websocket, ctx, RegistrationCredential), client=client)
+        result = await registration.finish(
+            ctx, credential=await _credential(websocket, ctx, RegistrationCredential), client=client
+        )
         return {"message": "User registered successfully", "token": result.token, "user_id": result.user.id}
 
     await _run(websocket, flow)
@@ -88,9 +93,11 @@ async def add_credential(websocket: WebSocket) -> None:
 
     async def flow(ctx: Context) -> dict[str, Any]:
         current = await sessions.authenticate(ctx, session_token(websocket))
-        options = await credentials.begin_add(ctx, current, get_client(websocket))
+        options = await credentials.begin_add(ctx, current, client_of(websocket))
         await websocket.send_json(options)
-        record = await credentials.finish_add(ctx, current, await _credential(websocket, ctx, RegistrationCredential))
+        record = await credentials.finish_add(
+            ctx, current, await _credential(websocket, ctx, RegistrationCredential)
+        )
         return {"message": "Passkey added", "credential": credentials.credential_json(record, current)}
 
     await _run(websocket, flow)
@@ -101,11 +108,13 @@ async def add_device_credential(websocket: WebSocket) -> None:
     """First message `{"token": passphrase}`. Sends options, receives the credential, returns a token."""
 
     async def flow(ctx: Context) -> dict[str, Any]:
-        client = get_client(websocket)
+        client = client_of(websocket)
         first = await _receive(websocket, ctx)
         options = await device_links.begin(ctx, device_links.require_passphrase(first.get("token")), client)
         await websocket.send_json(options)
-        result = await device_links.finish(ctx, await _credential(websocket, ctx, RegistrationCredential), client)
+        result = await device_links.finish(
+            ctx, await _credential(websocket, ctx, RegistrationCredential), client
+        )
         return {"message": "Passkey added on this device", "token": result.token, "user_id": result.user.id}
 
     await _run(websocket, flow)
@@ -116,12 +125,17 @@ async def authenticate(websocket: WebSocket) -> None:
     """Optional query `user_name`. Sends options, receives the assertion, returns a token."""
 
     async def flow(ctx: Context) -> dict[str, Any]:
-        client = get_client(websocket)
-        options = await login.begin(ctx, user_name=websocket.query_params.get("user_name"), current=None, client=client)
+        client = client_of(websocket)
+        options = await login.begin(
+            ctx, user_name=websocket.query_params.get("user_name"), current=None, client=client
+        )
         await websocket.send_json(options)
-        result = await login.finish(ctx, credential=await _credential(websocket, ctx, AuthenticationCredential), client=client, current=None)
+        result = await login.finish(
+            ctx,
+            credential=await _credential(websocket, ctx, AuthenticationCredential),
+            client=client,
+            current=None,
+        )
         return {"message": "Authentication successful", "token": result.token, "user_id": result.user.id}
 
     await _run(websocket, flow)
-
-

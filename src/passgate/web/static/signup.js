@@ -82,5 +82,4 @@ if (form) {
     });
     input.addEventListener("change", warm);
   }
-  nameInput.focus();
 }

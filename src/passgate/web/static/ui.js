@@ -102,6 +102,7 @@ export async function withStepUp(action) {
   } catch (error) {
     if (!(error instanceof ApiError) || error.code !== "reauth_required") throw error;
   }
+  say("");
   await stepUp();
   return action();
 }
