@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per round and target")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--window", default="5", help="PASSGATE_REVOCATION_WINDOW (0: read the database every time)"
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
@@ -174,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    env = {"PASSGATE_TRUSTED_PROXIES": "127.0.0.1", "PASSGATE_RETURN_HOSTS": "app.localhost"}
+    env = {
+        "PASSGATE_TRUSTED_PROXIES": "127.0.0.1",
+        "PASSGATE_RETURN_HOSTS": "app.localhost",
+        "PASSGATE_REVOCATION_WINDOW": args.window,
+    }
     with run_server(env=env) as server, bare_server() as (bare_port, bare_pid):
         cookie = session_cookie(server.origin)
         gate = f"http://127.0.0.1:{server.port}/auth/forward-auth"
@@ -194,7 +201,8 @@ def report(gates: list[Sample], bares: list[Sample], args: argparse.Namespace) -
     ratio = gate_us / bare_us
     print(f"# forward-auth benchmark — {machine()}")
     print(
-        f"# wrk -c32 -t2 -d{args.seconds:g}s, {args.rounds} rounds, medians; cookie + X-Forwarded-* headers"
+        f"# wrk -c32 -t2 -d{args.seconds:g}s, {args.rounds} rounds, medians; cookie + X-Forwarded-* headers; "
+        f"revocation window {args.window} s"
     )
     print(f"{'target':<28}{'requests/s':>12}{'server CPU µs/request':>24}")
     print(f"{'passgate /auth/forward-auth':<28}{median(gates, 'per_second'):>12,.0f}{gate_us:>24.1f}")

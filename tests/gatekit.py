@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from flows import ORIGIN
+from flows import ORIGIN, Passkeys, unique_name
 from passgate.config import Settings, load_settings
 from passgate.services.context import Context
 from passgate.web.app import create_app
@@ -25,6 +26,43 @@ def app_client(ctx: Context) -> httpx.AsyncClient:
     """httpx over ASGI, from 127.0.0.1, with the default origin (as a browser page would send)."""
     transport = httpx.ASGITransport(app=create_app(ctx.settings, ctx), client=("127.0.0.1", 50000))
     return httpx.AsyncClient(transport=transport, base_url=ORIGIN, headers={"origin": ORIGIN})
+
+
+# --- the forward-auth gate in process
+
+APP = {"x-forwarded-proto": "http", "x-forwarded-host": "localhost:9000", "x-forwarded-uri": "/app/page?x=1"}
+RULES = {
+    "admin": {"groups": ["admins"]},
+    "wiki-admin": {"host": "localhost", "path": "/admin", "groups": ["admins"]},
+    "fresh": {"max_age": 60},
+}
+
+
+def gate_ctx(tmp_path: Path, **overrides: Any) -> Iterator[Context]:
+    values: dict[str, Any] = {
+        "trusted_proxies": ["127.0.0.1/32"],
+        "revocation_window": 0,
+        "forward_auth_rules": RULES,
+    }
+    values.update(overrides)
+    context = Context.build(make_settings(tmp_path, **values))
+    context.db.migrate()
+    yield context
+    context.db.dispose()
+
+
+async def gate(
+    http: httpx.AsyncClient, query: str = "", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return await http.get("/auth/forward-auth" + query, headers={**APP, **(headers or {})})
+
+
+async def signed_in(http: httpx.AsyncClient, user_name: str | None = None) -> tuple[Passkeys, str]:
+    passkeys = Passkeys(http)
+    name = user_name or unique_name()
+    response = await passkeys.register(name)
+    assert response.status_code == 200, response.text
+    return passkeys, name
 
 
 # Return URLs that must never be accepted (SECURITY FA-06), for Passgate at https://auth.example.com with

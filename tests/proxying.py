@@ -331,3 +331,17 @@ def gated(proxy_url: tuple[str, str], passgate: RunningServer) -> Iterator[Gated
     yield gated
     for person in gated.people:
         person.close()
+
+
+@pytest.fixture(scope="module")
+def nginx_in_front(
+    upstream: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[RunningServer], str]]:
+    """`nginx_in_front(server)` → the URL of nginx (documented config) gating the echo app with `server`."""
+    with contextlib.ExitStack() as stack:
+
+        def start(server: RunningServer) -> str:
+            directory = tmp_path_factory.mktemp("nginx")
+            return stack.enter_context(run_nginx(directory, passgate_port=server.port, app_port=upstream))
+
+        yield start

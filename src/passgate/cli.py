@@ -165,7 +165,9 @@ def _admin(action: str, *args: object) -> object:
 
 
 @user_app.command("add")
-def user_add(name: str, display_name: Annotated[str, typer.Option(help="Shown by authenticators.")] = "") -> None:
+def user_add(
+    name: str, display_name: Annotated[str, typer.Option(help="Shown by authenticators.")] = ""
+) -> None:
     """Create an account without a passkey, and print a link to register its first one."""
     _admin("add", name, display_name)
     typer.echo(f"User {name} created.")
@@ -257,7 +259,7 @@ def user_unflag(credential_id: str) -> None:
 
 @app.command()
 def cert(
-    out: Annotated[Path, typer.Option(help="Directory for cert.pem and key.pem.")] = Path("."),
+    out: Annotated[Path, typer.Option(help="Directory for cert.pem and key.pem.")] = Path(),
     days: Annotated[int, typer.Option(min=1, max=825)] = 365,
 ) -> None:
     """Write a self-signed certificate for https://localhost (cert.pem, key.pem)."""
@@ -291,7 +293,9 @@ def cert(
     key_path = out / "key.pem"
     key_path.touch(mode=0o600)
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     typer.echo(f"Wrote {out / 'cert.pem'} and {key_path}. Start with:")
     typer.echo(

@@ -19,7 +19,6 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -30,7 +29,7 @@ from passgate.errors import ConfigError
 from passgate.gate_config import GateRule, check_cookie_domain, check_return_host, check_rule_names
 
 ENV_PREFIX = "PASSGATE_"
-SECRET_KEYS_FILE_NAME = "secret-keys"
+SECRET_KEYS_FILE_NAME = "secret-keys"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_KEY_LENGTH = 32
 Algorithm = Literal["ES256", "EdDSA", "RS256"]
 DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA", "RS256")
@@ -59,7 +58,8 @@ class _SecretFilesSource(PydanticBaseSettingsSource):
             return Path(path).read_text(encoding="utf-8").strip(), field_name, False
         except OSError as exc:
             raise ConfigError(
-                f"{ENV_PREFIX}{field_name.upper()}_FILE points to {path!r}, which cannot be read ({exc.strerror})."
+                f"{ENV_PREFIX}{field_name.upper()}_FILE points to {path!r}, "
+                f"which cannot be read ({exc.strerror})."
             ) from exc
 
     def __call__(self) -> dict[str, Any]:
@@ -191,7 +191,9 @@ class Settings(BaseSettings):
                     f"Every PASSGATE_SECRET_KEYS entry needs at least {MIN_SECRET_KEY_LENGTH} characters; "
                     "generate one with `passgate keys generate`."
                 )
-        self.cookie_domain = check_cookie_domain(self.cookie_domain, public_url=self.public_url, origins=self.origins)
+        self.cookie_domain = check_cookie_domain(
+            self.cookie_domain, public_url=self.public_url, origins=self.origins
+        )
         check_rule_names(self.forward_auth_rules)
         return self
 

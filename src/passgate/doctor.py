@@ -14,7 +14,9 @@ SECRET_FIELDS = frozenset({"secret_keys", "database_url", "redis_url"})
 def _masked(name: str, value: object, settings: Settings) -> str:
     if name == "secret_keys":
         count = len(settings.secret_keys)
-        return f"[{count} key(s) from environment]" if count else f"[generated in {settings.secret_keys_file}]"
+        return (
+            f"[{count} key(s) from environment]" if count else f"[generated in {settings.secret_keys_file}]"
+        )
     if name in SECRET_FIELDS and value:
         from sqlalchemy.engine import make_url
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from gatekit import make_settings
 from passgate.errors import ConfigError
+from passgate.services.context import Context
+from passgate.web import cookies
 
 SITE = {"rp_id": "example.com", "origins": ["https://auth.example.com"]}
 
@@ -67,3 +70,26 @@ def test_rules_and_return_hosts_from_the_environment(tmp_path: Path, monkeypatch
 def test_bad_gate_settings_stop_start_up(tmp_path: Path, overrides: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         make_settings(tmp_path, **overrides)
+
+
+def test_cookie_domain_makes_a_secure_prefixed_domain_cookie(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, rp_id="example.com", origins=["https://auth.example.com"], cookie_domain="example.com"
+    )
+    assert settings.session_cookie_name == "__Secure-passgate"
+    context = Context.build(settings)
+    from starlette.responses import Response
+
+    from passgate.services.sessions import SignedIn
+    from passgate.store.records import SessionRecord, UserRecord
+
+    user = UserRecord("u", "t", "ada", "Ada", b"h", False, 0.0, None, 0)
+    session = SessionRecord("s", "t", "u", None, 0.0, 0.0, 0.0, True, "hwk", "", "", time.time() + 3600)
+    response = Response()
+    cookies.set_session(response, context, SignedIn(user=user, session=session, token="tok"))
+    header = response.headers["set-cookie"]
+    assert header.startswith("__Secure-passgate=tok;")
+    for part in ("Domain=example.com", "Secure", "HttpOnly", "SameSite=lax", "Path=/"):
+        assert part in header
+    without = make_settings(tmp_path, rp_id="example.com", origins=["https://auth.example.com"])
+    assert without.session_cookie_name == "__Host-passgate"

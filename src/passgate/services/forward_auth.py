@@ -18,7 +18,7 @@ from urllib.parse import quote
 from passgate.errors import NotAuthenticated
 from passgate.services.context import Context
 from passgate.services.return_url import safe_return_url
-from passgate.services.revocation import Headers, SessionMemory
+from passgate.services.revocation import MAX_ENTRIES, Headers, Known, SessionMemory
 from passgate.services.rules import Requirement, RuleBook, Verdict, judge, normalise_path
 from passgate.services.sessions import Current
 from passgate.services.tokens import SessionClaims
@@ -56,17 +56,13 @@ class Gate:
         self.settings = ctx.settings
         self.rules = RuleBook(ctx.settings.forward_auth_rules)
         self.memory = SessionMemory(ctx, ctx.settings.revocation_window)
-
-    def requirements(self, query: bytes, host: str | None, uri: str | None) -> tuple[Requirement, ...]:
-        """Every requirement for this request; BadRequest when the query cannot be honoured."""
-        from_query = self.rules.from_query(query)
-        if not self.rules.located:
-            return from_query
-        return from_query + self.rules.for_target(host, normalise_path(uri) if uri else None)
+        self._allow: dict[str, tuple[Known, Decision]] = {}
 
     async def decide(self, token: str | None, query: bytes, host: str | None, uri: str | None) -> Decision:
         """The decision for one proxied request. Raises BadRequest for a bad rule query."""
-        requirements = self.requirements(query, host, uri)
+        requirements = self.rules.from_query(query)
+        if self.rules.located:
+            requirements += self.rules.for_target(host, normalise_path(uri) if uri else None)
         if not token:
             return NOT_SIGNED_IN
         found = self.memory.cached(token)
@@ -79,20 +75,34 @@ class Gate:
         current = known.current
         if current is None or not self._alive(current, claims):
             return SESSION_ENDED
-        verdict, rule = judge(requirements, current, known.groups) if requirements else (Verdict.ALLOW, "")
-        if verdict is Verdict.ALLOW:
-            return Decision(204, "allowed", "", known.headers, current.user.user_name)
-        if verdict is Verdict.FORBIDDEN:
-            return Decision(
-                403, "forbidden", "Your account is not allowed here.", (), current.user.user_name, rule
+        if not requirements:
+            return self._allowed(current.session.id, known)
+        return self._judged(requirements, current, known)
+
+    def _allowed(self, session_id: str, known: Known) -> Decision:
+        """The 204 for this session as last read, built once per read."""
+        entry = self._allow.get(session_id)
+        if entry is None or entry[0] is not known:
+            entry = (
+                known,
+                Decision(
+                    204, "allowed", "", known.headers, known.current.user.user_name if known.current else ""
+                ),
             )
+            if len(self._allow) >= MAX_ENTRIES:
+                self._allow.clear()
+            self._allow[session_id] = entry
+        return entry[1]
+
+    def _judged(self, requirements: tuple[Requirement, ...], current: Current, known: Known) -> Decision:
+        verdict, rule = judge(requirements, current, known.groups)
+        user_name = current.user.user_name
+        if verdict is Verdict.ALLOW:
+            return self._allowed(current.session.id, known)
+        if verdict is Verdict.FORBIDDEN:
+            return Decision(403, "forbidden", "Your account is not allowed here.", (), user_name, rule)
         return Decision(
-            401,
-            "reauth_required",
-            "Confirm it's you with your passkey to continue.",
-            (),
-            current.user.user_name,
-            rule,
+            401, "reauth_required", "Confirm it's you with your passkey to continue.", (), user_name, rule
         )
 
     def _alive(self, current: Current, claims: SessionClaims) -> bool:

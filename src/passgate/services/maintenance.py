@@ -9,7 +9,7 @@ from passgate.store import challenges, links, sessions
 from passgate.store.database import now
 
 
-def sweep_expired(ctx: Context) -> int:
+async def sweep_expired(ctx: Context) -> int:
     """Delete what has expired; returns how many rows went."""
     at = now()
 
@@ -20,4 +20,4 @@ def sweep_expired(ctx: Context) -> int:
             + links.sweep(connection, at)
         )
 
-    return ctx.db.transact(work)
+    return await ctx.db.run(work)

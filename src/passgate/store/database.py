@@ -64,6 +64,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
+        self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
 
     def transact(self, work: UnitOfWork[T], *, write: bool = True) -> T:
         """Run `work` in one transaction on this thread; commit on success, roll back on error."""
@@ -73,8 +74,22 @@ class Database:
     async def run(self, work: UnitOfWork[T], *, write: bool = True) -> T:
         """Run `work` in one transaction: inline on SQLite, on a worker thread otherwise."""
         if self.is_sqlite:
-            return self.transact(work, write=write)
+            return self._transact_on_loop(work, write)
         return await anyio.to_thread.run_sync(_call_transact, self, work, write)
+
+    def _transact_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
+        """SQLite on the event loop keeps one connection (no pool round trip per unit of work)."""
+        connection = self._loop_connection
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self._loop_connection = self.engine.connect()
+        connection.execution_options(write=write)
+        try:
+            with connection.begin():
+                return work(connection)
+        except (OperationalError, DBAPIError):
+            connection.close()
+            self._loop_connection = None
+            raise
 
     def check(self) -> None:
         """Fail with a ConfigError naming the fix when the database cannot be reached."""
@@ -104,6 +119,9 @@ class Database:
             command.upgrade(config, "head")
 
     def dispose(self) -> None:
+        if self._loop_connection is not None:
+            self._loop_connection.close()
+            self._loop_connection = None
         self.engine.dispose()
 
 

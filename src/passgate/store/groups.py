@@ -18,7 +18,7 @@ def add(connection: Connection, user_id: str, group_name: str) -> bool:
     values = {"user_id": user_id, "group_name": group_name}
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(user_groups).values(values).on_conflict_do_nothing()
-    return connection.execute(statement).rowcount > 0
+    return connection.execute(statement.returning(user_groups.c.group_name)).first() is not None
 
 
 def remove(connection: Connection, user_id: str, group_name: str) -> bool:

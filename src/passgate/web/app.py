@@ -139,6 +139,6 @@ async def _sweep_forever(ctx: Context) -> None:
     while True:
         await anyio.sleep(SWEEP_INTERVAL)
         try:
-            await anyio.to_thread.run_sync(maintenance.sweep_expired, ctx)
+            await maintenance.sweep_expired(ctx)
         except Exception:
             log.exception("sweeping expired rows failed")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from limits import parse
+from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 from starlette.requests import HTTPConnection
 
 from passgate.config import Settings
@@ -16,13 +16,18 @@ from passgate.web import proxies
 
 
 class RateLimit:
-    def __init__(self, settings: Settings):
-        storage = storage_from_string(settings.redis_url or "memory://")
-        self._limiter = FixedWindowRateLimiter(storage)
-        self._item = parse(settings.rate_limit)
+    """`limits`' asyncio flavour: its memory storage expires keys with a task (the threaded one starts a
+    timer thread per burst), and Redis is awaited instead of blocking the event loop."""
 
-    def check(self, group: str, key: str) -> None:
-        if not self._limiter.hit(self._item, group, key):
+    def __init__(self, settings: Settings):
+        self._uri = "async+" + (settings.redis_url or "memory://")
+        self._item = parse(settings.rate_limit)
+        self._limiter: FixedWindowRateLimiter | None = None
+
+    async def check(self, group: str, key: str) -> None:
+        if self._limiter is None:  # the storage must be created inside the running event loop
+            self._limiter = FixedWindowRateLimiter(storage_from_string(self._uri))
+        if not await self._limiter.hit(self._item, group, key):
             raise RateLimited()
 
 
@@ -31,6 +36,6 @@ def limit(group: str) -> Callable[[HTTPConnection], Awaitable[None]]:
 
     async def dependency(connection: HTTPConnection) -> None:
         limiter: RateLimit = connection.app.state.rate_limit
-        limiter.check(group, proxies.client_ip(connection) or "-")
+        await limiter.check(group, proxies.client_ip(connection) or "-")
 
     return dependency
