@@ -1,6 +1,5 @@
-"""`make_settings` and `app_client` as in the root conftest, importable by name (importing `conftest`
-is ambiguous once sub-folders have their own). Used by the store, session, device-link, key, fuzz and
-CLI tests."""
+"""`make_settings` and `app_client`: the one place tests build settings and an in-process browser
+(importable by name; importing `conftest` is ambiguous once sub-folders have their own)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from passgate.config import Settings, load_settings
 from passgate.services.context import Context
 from passgate.web.app import create_app
 
-TEST_KEY = "k" * 48  # the root conftest's key: contexts built here and there verify each other's tokens
+TEST_KEY = "k" * 48  # every test context signs with it, so contexts verify each other's tokens
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

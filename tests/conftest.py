@@ -6,30 +6,17 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from flows import ORIGIN, Passkeys
-from passgate.config import Settings, load_settings
+from appkit import app_client, make_settings
+from flows import Passkeys
+from passgate.config import Settings
 from passgate.services.context import Context
-from passgate.web.app import create_app
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("PASSGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-TEST_KEY = "k" * 48
-
-
-def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "secret_keys": [TEST_KEY],
-        "rate_limit": "10000/minute",
-        "port": 8000,
-    }
-    values.update(overrides)
-    return load_settings(**values)
 
 
 def _postgres_reachable() -> bool:
@@ -100,13 +87,6 @@ def ctx(settings: Settings, migrated_sqlite: Path) -> Iterator[Context]:
 async def client(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(ctx) as http:
         yield http
-
-
-def app_client(ctx: Context) -> httpx.AsyncClient:
-    app = create_app(ctx.settings, ctx)
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"origin": ORIGIN}
-    )
 
 
 @pytest.fixture

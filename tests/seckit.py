@@ -10,32 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import cbor2
 import httpx
 from sqlalchemy import Connection, func, select, update
 
-from passgate.config import Settings, load_settings
+from appkit import make_settings
+from passgate.config import Settings
 from passgate.services.context import Context
 from passgate.store.models import audit_events, challenges, credentials, device_links, sessions, users
 from softkey import PrivateKey, SoftCredential, b64url_decode, b64url_encode, sign
 
-TEST_KEY = "k" * 48
 Mutation = Callable[[dict[str, Any]], None]
 
 
-def settings_for(data_dir: Path, **overrides: Any) -> Settings:
-    """Like conftest's `make_settings` (importing conftest is ambiguous when several exist)."""
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "secret_keys": [TEST_KEY],
-        "rate_limit": "10000/minute",
-        "port": 8000,
-    }
-    values.update(overrides)
-    return load_settings(**values)
+settings_for = make_settings  # one definition, in appkit
 
 
 def build_context(settings: Settings) -> Context:

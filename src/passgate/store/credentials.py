@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from passgate.store import users as user_rows
 from passgate.store.models import credentials, users
 from passgate.store.records import CredentialRecord, UserRecord
 
@@ -67,7 +68,7 @@ _USE_UV = _USED.values(
     last_verified_at=bindparam("at"),
 )
 _WITH_OWNER = (
-    select(credentials, *[column.label(f"u_{column.name}") for column in users.c])
+    select(credentials, *user_rows.JOINED_COLUMNS)
     .join(users, users.c.id == credentials.c.user_id)
     .where(credentials.c.credential_id == bindparam("cid"))
 )
@@ -131,5 +132,5 @@ def get_with_owner(
         return None
     mapping = row._mapping
     credential = CredentialRecord(**{name: mapping[name] for name in CredentialRecord.__slots__})
-    owner = UserRecord(**{name: mapping[f"u_{name}"] for name in UserRecord.__slots__})
+    owner = user_rows.joined(mapping)
     return credential, owner

@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from passgate.store import users as user_rows
 from passgate.store.models import sessions, users
 from passgate.store.records import SessionRecord, UserRecord
 
 _INSERT = insert(sessions)
 _WITH_USER = (
-    select(sessions, *[column.label(f"u_{column.name}") for column in users.c])
+    select(sessions, *user_rows.JOINED_COLUMNS)
     .join(users, users.c.id == sessions.c.user_id)
     .where(sessions.c.id == bindparam("sid"))
 )
@@ -28,7 +29,7 @@ def get_with_user(connection: Connection, session_id: str) -> tuple[SessionRecor
         return None
     mapping = row._mapping
     session = SessionRecord(**{name: mapping[name] for name in SessionRecord.__slots__})
-    user = UserRecord(**{name: mapping[f"u_{name}"] for name in UserRecord.__slots__})
+    user = user_rows.joined(mapping)
     return session, user
 
 

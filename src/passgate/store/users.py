@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import users
@@ -93,3 +93,12 @@ def set_display_name(connection: Connection, user_id: str, display_name: str) ->
 
 def remove(connection: Connection, user_id: str) -> bool:
     return connection.execute(delete(users).where(users.c.id == user_id)).rowcount > 0
+
+
+# A user joined to another table (a session, a credential) comes back under these labels.
+JOINED_COLUMNS = [column.label(f"u_{column.name}") for column in users.c]
+
+
+def joined(mapping: RowMapping) -> UserRecord:
+    """The user part of a row selected with JOINED_COLUMNS."""
+    return UserRecord(**{name: mapping[f"u_{name}"] for name in UserRecord.__slots__})
