@@ -6,7 +6,9 @@ so; ending another session signs that browser out; the display name reaches the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
+import sqlite3
 
 import pytest
 from pagekit import (
@@ -226,3 +228,29 @@ async def test_add_passkey_here_and_display_name(
     status, me = await tab.api("/auth/me")
     assert status == 200 and me["display_name"] == "Ada K. Lovelace"
     assert tab.errors == []
+
+
+async def test_owner_unblocks_a_blocked_passkey_from_the_account_page(
+    passgate_server: ServerFactory, passkey_page: PageFactory
+) -> None:
+    """A passkey blocked after a sign-count regression shows the block and an Unblock button; the owner,
+    signed in (freshly) with another passkey, unblocks it after confirming."""
+    server = passgate_server()
+    laptop, phone, _ = await two_devices(server, passkey_page)
+    phone_id = base64.b64decode((await phone.credentials())[0]["credentialId"])
+    with sqlite3.connect(server.data_dir / "passgate.db") as database:
+        database.execute(
+            "UPDATE credentials SET flagged_at = 1, flag_reason = 'test' WHERE credential_id = ?", (phone_id,)
+        )
+    page = laptop.page
+    await page.goto(f"{server.url}/account")
+    blocked = page.locator("#passkey-list li.passkey", has=page.get_by_text("Blocked: possibly cloned"))
+    await expect(blocked).to_have_count(1)
+    await blocked.get_by_role("button", name=re.compile("^Unblock")).click()
+    await expect(page.locator("#confirm")).to_contain_text("its sign-in counter went backwards")
+    await page.locator("#confirm").get_by_role("button", name="Unblock").click()
+    await expect(page.locator("#message")).to_have_text("Passkey unblocked. It can sign in again.")
+    await expect(page.get_by_text("Blocked: possibly cloned")).to_have_count(0)
+    status, info = await laptop.api("/auth/user-info", {})
+    assert status == 200 and not any(item["flagged"] for item in info["credentials"])
+    assert laptop.errors == []

@@ -111,6 +111,31 @@ async def delete(ctx: Context, current: Current, credential_id: bytes) -> None:
     await ctx.db.run(work)
 
 
+async def unblock(ctx: Context, current: Current, credential_id: bytes) -> None:
+    """Clear the block a sign-count regression put on one of the user's passkeys (W3C WebAuthn L3 §6.1.1).
+
+    Needs a recent passkey check, which the owner can only pass with another passkey; audited.
+    """
+    stepup.require_recent(current, ctx.settings.stepup_max_age)
+
+    def work(connection: Connection) -> None:
+        owned = {item for item, _ in credentials.ids_for_user(connection, current.user.id)}
+        if credential_id not in owned:
+            raise NotFound("No such passkey on this account.", code="credential_not_found")
+        credentials.clear_flag(connection, credential_id)
+        audit.record(
+            connection,
+            tenant_id=ctx.tenant_id,
+            user_id=current.user.id,
+            kind="credential_unblocked",
+            at=now(),
+            credential_id=b64url_encode(credential_id),
+            by="owner",
+        )
+
+    await ctx.db.run(work)
+
+
 async def account(ctx: Context, current: Current) -> dict[str, Any]:
     """Seed 003's user-info: the user, their passkeys (with authenticator names/icons) and sessions."""
 

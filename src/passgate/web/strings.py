@@ -93,6 +93,8 @@ PAGE: dict[str, dict[str, str]] = {
         "passkey_cancel": "Cancel",
         "passkey_remove": "Remove",
         "passkey_remove_label": "Remove “{name}”",
+        "passkey_unblock": "Unblock",
+        "passkey_unblock_label": "Unblock “{name}”",
         "passkey_rename_aria": "Rename “{name}”",
         "warning_one": (
             "You have only one passkey. If you lose this device you will need an administrator to get "
@@ -199,6 +201,7 @@ SCRIPT: dict[str, dict[str, str]] = {
         "passkey_added": "Passkey added.",
         "passkey_renamed": "Passkey renamed.",
         "passkey_removed": "Passkey removed.",
+        "passkey_unblocked": "Passkey unblocked. It can sign in again.",
         "session_ended": "That session is signed out.",
         "display_saved": "Name saved.",
         "link_copied": "Link copied.",
@@ -207,6 +210,12 @@ SCRIPT: dict[str, dict[str, str]] = {
         "confirm_remove": "Remove the passkey “{name}”? You can no longer sign in with it.",
         "confirm_end_all": "Sign out on every device, including this one?",
         "confirm_yes_remove": "Remove",
+        "confirm_unblock": (
+            "Unblock “{name}”? It was blocked because its sign-in counter went backwards, which can mean "
+            "the passkey was copied. Unblock it only if you trust every device that holds it; "
+            "otherwise remove it."
+        ),
+        "confirm_yes_unblock": "Unblock",
         "confirm_yes_end_all": "Sign out everywhere",
         # step-up
         "stepup_title": "Confirm it's you",

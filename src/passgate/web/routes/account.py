@@ -54,6 +54,14 @@ async def delete_credential(body: CredentialRef, ctx: Ctx, current: SignedIn) ->
     return {"status": "success", "message": "Credential deleted successfully"}
 
 
+@router.post("/clear-credential-flag", summary="Unblock a passkey")
+async def clear_credential_flag(body: CredentialRef, ctx: Ctx, current: SignedIn) -> dict[str, str]:
+    """A passkey whose sign-in counter went backwards (a possible copy) is blocked; its owner can unblock it
+    after a recent check with another passkey (`401 reauth_required`). Admins: `passgate user unflag`."""
+    await credentials.unblock(ctx, current, b64url_decode(body.credential_id, field="credential_id"))
+    return {"status": "success", "message": "Passkey unblocked"}
+
+
 @router.post("/delete-session", summary="End one session")
 async def delete_session(body: SessionRef, ctx: Ctx, current: SignedIn) -> dict[str, str]:
     """Ends one of your sessions (e.g. a lost laptop's)."""

@@ -128,6 +128,20 @@ async function removePasskey(card, button) {
   });
 }
 
+async function unblockPasskey(card, button) {
+  const id = card.dataset.credentialId;
+  if (!(await confirmAction(t("confirm_unblock", { name: card.dataset.name }), t("confirm_yes_unblock")))) {
+    button.focus();
+    return;
+  }
+  await change(button, async () => {
+    await withStepUp(() => api("/auth/clear-credential-flag", { credential_id: id }));
+    await refresh();
+    say(t("passkey_unblocked"));
+    focusHeading("passkeys-title");
+  });
+}
+
 // --- sessions -----------------------------------------------------------------------------------------
 
 async function endSession(card, button) {
@@ -215,6 +229,7 @@ document.querySelector("main").addEventListener("click", (event) => {
     rename: () => startRename(card),
     "rename-cancel": () => cancelRename(card),
     remove: () => removePasskey(card, button),
+    unblock: () => unblockPasskey(card, button),
     "end-session": () => endSession(card, button),
     "end-all": () => endAll(button),
   };
