@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     stepup_max_age: int = Field(default=300, ge=0)
     device_link_ttl: int = Field(default=24 * 3600, ge=60, le=30 * 86400)
     max_body_bytes: int = Field(default=64 * 1024, ge=4096)
-    rate_limit: str = "30/minute"
+    rate_limit: str = "120/minute"
     redis_url: str = ""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cookie_domain: str = ""
@@ -146,6 +146,31 @@ class Settings(BaseSettings):
             )
         if _is_ip(value):
             raise ValueError("PASSGATE_RP_ID cannot be an IP address: browsers refuse it. Use a domain name.")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"PASSGATE_RATE_LIMIT {value!r} is not a rate such as '120/minute' or '10/second'."
+            ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        import importlib.util
+
+        if value and importlib.util.find_spec("redis") is None:
+            raise ValueError(
+                "PASSGATE_REDIS_URL needs the Redis client: install Passgate with "
+                "`pip install 'passgate[redis]'`."
+            )
         return value
 
     @field_validator("trusted_proxies")
