@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cbor2
 import httpx
+import pytest
 from sqlalchemy import Connection, func, select, update
 
 from appkit import make_settings
@@ -26,6 +27,26 @@ Mutation = Callable[[dict[str, Any]], None]
 
 
 settings_for = make_settings  # one definition, in appkit
+
+
+def module_app(folder: str, prefix: str = "", **overrides: Any) -> tuple[Any, Any]:
+    """A test module's `<prefix>ctx` and `<prefix>app` fixtures: one database per module (migrating is the
+    slow part); each test compares its own before/after state, so tests do not depend on each other."""
+
+    @pytest.fixture(scope="module", name=f"{prefix}ctx")
+    def context_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+        context = build_context(settings_for(tmp_path_factory.mktemp(folder), **overrides))
+        yield context
+        context.db.dispose()
+
+    @pytest.fixture(scope="module", name=f"{prefix}app")
+    def app_fixture(request: pytest.FixtureRequest) -> Any:
+        from passgate.web.app import create_app
+
+        context: Context = request.getfixturevalue(f"{prefix}ctx")
+        return create_app(context.settings, context)
+
+    return context_fixture, app_fixture
 
 
 def build_context(settings: Settings) -> Context:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import types
 import typing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from flows import ORIGIN, Passkeys
 from passgate.services.context import Context
 from passgate.web.routes import account, auth, device
-from seckit import build_context, client_for, settings_for
+from seckit import client_for, module_app
 
 ROUTES = [
     route
@@ -71,18 +71,7 @@ def assert_clean_error(response: httpx.Response, *statuses: int) -> dict[str, An
     return body
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    context = build_context(settings_for(tmp_path_factory.mktemp("bad-input"), max_body_bytes=8192))
-    yield context
-    context.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def app(ctx: Context) -> Any:
-    from passgate.web.app import create_app
-
-    return create_app(ctx.settings, ctx)
+ctx, app = module_app("bad-input", max_body_bytes=8192)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from seckit import (
     credential_row,
     db_state,
     expire_challenge,
+    module_app,
     resign,
     set_client_data_bytes,
     settings_for,
@@ -135,20 +136,7 @@ class Login:
         return response
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    """One database for the module (migrations are the slow part); each test compares its own
-    before/after state, so tests do not depend on each other."""
-    context = build_context(settings_for(tmp_path_factory.mktemp("login")))
-    yield context
-    context.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def app(ctx: Context) -> Any:
-    from passgate.web.app import create_app
-
-    return create_app(ctx.settings, ctx)
+ctx, app = module_app("login")
 
 
 @pytest.fixture
@@ -488,18 +476,7 @@ async def test_A12_replay_of_an_accepted_assertion(login: Login, alice: Account)
     assert db_state(login.ctx) == before
 
 
-@pytest.fixture(scope="module")
-def tls_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    context = build_context(settings_for(tmp_path_factory.mktemp("tls"), origins=[TLS_ORIGIN]))
-    yield context
-    context.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def tls_app(tls_ctx: Context) -> Any:
-    from passgate.web.app import create_app
-
-    return create_app(tls_ctx.settings, tls_ctx)
+tls_ctx, tls_app = module_app("tls", "tls_", origins=[TLS_ORIGIN])
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from seckit import (
     db_state,
     edit_attestation,
     expire_challenge,
+    module_app,
     set_client_data_bytes,
     settings_for,
 )
@@ -99,20 +100,7 @@ class Registration:
         return credential
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    """One database for the module (migrations are the slow part); each test compares its own
-    before/after state, so tests do not depend on each other."""
-    context = build_context(settings_for(tmp_path_factory.mktemp("registration")))
-    yield context
-    context.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def app(ctx: Context) -> Any:
-    from passgate.web.app import create_app
-
-    return create_app(ctx.settings, ctx)
+ctx, app = module_app("registration")
 
 
 @pytest.fixture
@@ -130,18 +118,7 @@ def make_tls_context(data_dir: Path) -> Context:
     return build_context(settings_for(data_dir, rp_id="localhost", origins=[TLS_ORIGIN]))
 
 
-@pytest.fixture(scope="module")
-def tls_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    context = make_tls_context(tmp_path_factory.mktemp("tls"))
-    yield context
-    context.db.dispose()
-
-
-@pytest.fixture(scope="module")
-def tls_app(tls_ctx: Context) -> Any:
-    from passgate.web.app import create_app
-
-    return create_app(tls_ctx.settings, tls_ctx)
+tls_ctx, tls_app = module_app("tls", "tls_", rp_id="localhost", origins=[TLS_ORIGIN])
 
 
 @pytest.fixture
