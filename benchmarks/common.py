@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,22 +26,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
+sys.path.insert(0, str(TESTS))  # the test suite's server launcher and software authenticator
+
+from servers import free_port, passgate_command, stop_process  # noqa: E402
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- the server process
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def passgate_command(*args: str) -> list[str]:
-    """`passgate …` with this interpreter (works without the console script on PATH)."""
-    return [sys.executable, "-c", "from passgate.cli import main; main()", *args]
 
 
 @dataclass
@@ -106,7 +97,7 @@ def run_server(
         _wait_ready(server, workers)
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
         if not keep_data:
             shutil.rmtree(root, ignore_errors=True)
         else:
@@ -131,19 +122,6 @@ def _wait_ready(server: Server, workers: int, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"passgate serve did not answer within {timeout} s:\n{server.output()[-4000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    TESTS,
     Connection,
     HttpError,
     Server,
@@ -51,8 +50,6 @@ from common import (
     run_server,
     scratch_postgres,
 )
-
-sys.path.insert(0, str(TESTS))
 
 from softkey import SoftAuthenticator, b64url_decode, b64url_encode
 

@@ -29,6 +29,30 @@ Mutation = Callable[[dict[str, Any]], None]
 settings_for = make_settings  # one definition, in appkit
 
 
+def pop(*path: str) -> Mutation:
+    """A mutation removing the member at `path` of a credential JSON (e.g. `pop("response", "signature")`)."""
+
+    def mutate(credential: dict[str, Any]) -> None:
+        target = credential
+        for part in path[:-1]:
+            target = target[part]
+        target.pop(path[-1])
+
+    return mutate
+
+
+def put(*path: str, value: Any) -> Mutation:
+    """A mutation setting the member at `path` of a credential JSON to `value`."""
+
+    def mutate(credential: dict[str, Any]) -> None:
+        target = credential
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+
+    return mutate
+
+
 def module_app(folder: str, prefix: str = "", **overrides: Any) -> tuple[Any, Any]:
     """A test module's `<prefix>ctx` and `<prefix>app` fixtures: one database per module (migrating is the
     slow part); each test compares its own before/after state, so tests do not depend on each other."""

@@ -137,8 +137,11 @@ def _wait_ready(server: RunningServer) -> None:
 
 
 def stop(server: RunningServer, timeout: float = 10.0) -> None:
+    stop_process(server.process, timeout)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """SIGTERM the server's process group (uvicorn stops its workers), SIGKILL after `timeout`."""
-    process = server.process
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):

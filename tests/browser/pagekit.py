@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.async_api import Locator, Page, expect
 
-from browsing import IN_CI, SCREENSHOTS, PasskeyPage
+from browsing import IN_CI, SCREENSHOTS, PageFactory, PasskeyPage
 from servers import RunningServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +142,16 @@ async def sign_up(
     await page.wait_for_url("**/account?welcome=1")
     await expect(page.locator("#account-user-name")).to_have_text(user_name)
     return user_name
+
+
+async def signed_up(
+    passkey_page: PageFactory, server: RunningServer, **details: str
+) -> tuple[PasskeyPage, str]:
+    """A fresh tab (watched: console errors and WebAuthn calls) with a new account, on /account; and
+    the account's name. `details`: `user_name`, `display_name` as for `sign_up`."""
+    tab = await passkey_page(f"{server.url}/")
+    await watch(tab)
+    return tab, await sign_up(tab, server, **details)
 
 
 async def sign_out(tab: PasskeyPage) -> None:

@@ -18,6 +18,7 @@ from pagekit import (
     problem,
     sign_up,
     signals,
+    signed_up,
     watch,
 )
 from playwright.async_api import Page, expect
@@ -189,10 +190,8 @@ async def test_add_passkey_here_and_display_name(
     passgate_server: ServerFactory, passkey_page: PageFactory
 ) -> None:
     server = passgate_server()
-    tab = await passkey_page(f"{server.url}/")
-    await watch(tab)
+    tab, _ = await signed_up(passkey_page, server)
     page = tab.page
-    await sign_up(tab, server)
 
     # This authenticator already holds a passkey for the account (excludeCredentials): InvalidStateError.
     await page.locator("#add-passkey").click()

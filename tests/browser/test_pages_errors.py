@@ -14,6 +14,7 @@ from pagekit import (
     sign_out,
     sign_up,
     signals,
+    signed_up,
     unique_user,
     until,
     watch,
@@ -71,10 +72,8 @@ async def test_bogus_signature_is_refused_and_autofill_rearmed(
     passgate_server: ServerFactory, passkey_page: PageFactory
 ) -> None:
     server = passgate_server()
-    tab = await passkey_page(f"{server.url}/")
-    await watch(tab)
+    tab, _ = await signed_up(passkey_page, server)
     page = tab.page
-    await sign_up(tab, server)
     await sign_out(tab)
     await tab.set_response_override_bits(isBogusSignature=True)
     await until(lambda: pending_autofill(page))

@@ -10,12 +10,11 @@ from pagekit import (
     hold_autofill,
     pending_autofill,
     sign_out,
-    sign_up,
     signals,
+    signed_up,
     tab_to,
     unique_user,
     until,
-    watch,
 )
 from playwright.async_api import expect
 
@@ -28,10 +27,8 @@ async def test_sign_up_then_autofill_then_button(
     passgate_server: ServerFactory, passkey_page: PageFactory
 ) -> None:
     server = passgate_server()
-    tab = await passkey_page(f"{server.url}/")
-    await watch(tab)
+    tab, user_name = await signed_up(passkey_page, server, display_name="Ada Lovelace")
     page = tab.page
-    user_name = await sign_up(tab, server, display_name="Ada Lovelace")
     await expect(page.locator("#welcome")).to_be_visible()
     assert len(await tab.credentials()) == 1
 
@@ -77,10 +74,8 @@ async def test_return_to_is_honoured_for_this_site_and_refused_for_others(
     passgate_server: ServerFactory, passkey_page: PageFactory
 ) -> None:
     server = passgate_server()
-    tab = await passkey_page(f"{server.url}/")
-    await watch(tab)
+    tab, _ = await signed_up(passkey_page, server)
     page = tab.page
-    await sign_up(tab, server)
     await sign_out(tab)
 
     # Allowed: an absolute URL on this site (as forward-auth sends it), via `return_to`.

@@ -8,7 +8,7 @@ import asyncio
 import time
 
 import pytest
-from pagekit import assert_accessible, require_axe, shoot, sign_up, watch
+from pagekit import assert_accessible, require_axe, shoot, sign_up, signed_up
 from playwright.async_api import expect
 
 from browsing import PageFactory, ServerFactory, cdp_to_b64url
@@ -28,10 +28,8 @@ async def test_stale_check_asks_for_passkey_then_finishes(
 ) -> None:
     require_axe()
     server = passgate_server(PASSGATE_STEPUP_MAX_AGE=str(MAX_AGE))
-    tab = await passkey_page(f"{server.url}/")
-    await watch(tab)
+    tab, _ = await signed_up(passkey_page, server)
     page = tab.page
-    await sign_up(tab, server)
     dialog = page.locator("#stepup")
 
     # Cancelled: nothing happens, and the page says so.

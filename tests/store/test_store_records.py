@@ -204,7 +204,7 @@ def test_credential_use_flag_rename_remove(db: Database) -> None:
     assert db.transact(lambda c: credentials.ids_for_user(c, user.id)) == [(cid, "internal,hybrid")]
     assert not db.transact(lambda c: credentials.remove(c, cid, stranger.id))
     assert db.transact(lambda c: credentials.remove(c, cid, user.id))
-    assert not db.transact(lambda c: credentials.exists(c, cid))
+    assert db.transact(lambda c: credentials.get(c, cid)) is None
 
 
 # ---------------------------------------------------------------- challenges

@@ -36,6 +36,8 @@ from seckit import (
     db_state,
     expire_challenge,
     module_app,
+    pop,
+    put,
     resign,
     set_client_data_bytes,
     settings_for,
@@ -163,26 +165,6 @@ async def bob(login: Login) -> Account:
 async def custom_login(tmp_path: Path, origin: str = ORIGIN, **overrides: Any) -> tuple[Context, Login]:
     context = build_context(settings_for(tmp_path / "custom", **overrides))
     return context, Login(client_for(context, origin), context, origin)
-
-
-def pop(*path: str) -> Mutation:
-    def mutate(credential: dict[str, Any]) -> None:
-        target = credential
-        for part in path[:-1]:
-            target = target[part]
-        target.pop(path[-1])
-
-    return mutate
-
-
-def put(*path: str, value: Any) -> Mutation:
-    def mutate(credential: dict[str, Any]) -> None:
-        target = credential
-        for part in path[:-1]:
-            target = target[part]
-        target[path[-1]] = value
-
-    return mutate
 
 
 def flagged(ctx: Context, account: Account) -> bool:

@@ -34,6 +34,8 @@ from seckit import (
     edit_attestation,
     expire_challenge,
     module_app,
+    pop,
+    put,
     set_client_data_bytes,
     settings_for,
 )
@@ -130,26 +132,6 @@ async def tls_reg(tls_ctx: Context, tls_app: Any) -> AsyncIterator[Registration]
 async def custom(tmp_path: Path, **overrides: Any) -> tuple[Context, httpx.AsyncClient]:
     context = build_context(settings_for(tmp_path / "custom", **overrides))
     return context, client_for(context, ORIGIN)
-
-
-def pop(*path: str) -> Mutation:
-    def mutate(credential: dict[str, Any]) -> None:
-        target = credential
-        for part in path[:-1]:
-            target = target[part]
-        target.pop(path[-1])
-
-    return mutate
-
-
-def put(*path: str, value: Any) -> Mutation:
-    def mutate(credential: dict[str, Any]) -> None:
-        target = credential
-        for part in path[:-1]:
-            target = target[part]
-        target[path[-1]] = value
-
-    return mutate
 
 
 # --- R-01..R-04: the JSON envelope

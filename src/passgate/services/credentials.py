@@ -91,9 +91,7 @@ async def delete(ctx: Context, current: Current, credential_id: bytes) -> None:
         )
 
     def work(connection: Connection) -> None:
-        owned = credentials.ids_for_user(connection, current.user.id)
-        if credential_id not in {item for item, _ in owned}:
-            raise NotFound("No such passkey on this account.", code="credential_not_found")
+        owned = _owned(connection, current, credential_id)
         if len(owned) <= 1:
             raise Conflict(
                 "This is your only passkey. Add another before removing it.", code="last_credential"
@@ -119,9 +117,7 @@ async def unblock(ctx: Context, current: Current, credential_id: bytes) -> None:
     stepup.require_recent(current, ctx.settings.stepup_max_age)
 
     def work(connection: Connection) -> None:
-        owned = {item for item, _ in credentials.ids_for_user(connection, current.user.id)}
-        if credential_id not in owned:
-            raise NotFound("No such passkey on this account.", code="credential_not_found")
+        _owned(connection, current, credential_id)
         credentials.clear_flag(connection, credential_id)
         audit.record(
             connection,
@@ -134,6 +130,14 @@ async def unblock(ctx: Context, current: Current, credential_id: bytes) -> None:
         )
 
     await ctx.db.run(work)
+
+
+def _owned(connection: Connection, current: Current, credential_id: bytes) -> set[bytes]:
+    """The user's credential ids; NotFound unless `credential_id` is one of them."""
+    owned = {item for item, _ in credentials.ids_for_user(connection, current.user.id)}
+    if credential_id not in owned:
+        raise NotFound("No such passkey on this account.", code="credential_not_found")
+    return owned
 
 
 async def account(ctx: Context, current: Current) -> dict[str, Any]:

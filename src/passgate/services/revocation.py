@@ -67,6 +67,8 @@ class SessionMemory:
         self.ctx = ctx
         self.window = window
         self.max_entries = max_entries
+        # Not the token verifier's own cache: being new *here* is what forces a fresh session read after a
+        # sign-in or re-check, even when `/auth/me` already verified the new token.
         self._tokens: dict[str, SessionClaims] = {}
         self._sessions: dict[str, Known] = {}
         self._reading: dict[str, anyio.Event] = {}

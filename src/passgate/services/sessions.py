@@ -143,7 +143,3 @@ async def end_one(ctx: Context, current: Current, session_id: str) -> None:
     removed = await ctx.db.run(lambda connection: sessions.remove(connection, session_id, current.user.id))
     if not removed:
         raise NotFound("No such session.", code="session_not_found")
-
-
-async def list_for(ctx: Context, user_id: str) -> list[SessionRecord]:
-    return await ctx.db.run(lambda connection: sessions.for_user(connection, user_id), write=False)

@@ -33,11 +33,6 @@ def get(connection: Connection, credential_id: bytes) -> CredentialRecord | None
     return CredentialRecord(**row._mapping) if row else None
 
 
-def exists(connection: Connection, credential_id: bytes) -> bool:
-    query = select(credentials.c.user_id).where(credentials.c.credential_id == credential_id)
-    return connection.execute(query).first() is not None
-
-
 def for_user(connection: Connection, user_id: str) -> list[CredentialRecord]:
     rows = connection.execute(
         select(credentials).where(credentials.c.user_id == user_id).order_by(credentials.c.created_at)

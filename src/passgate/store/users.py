@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import users
@@ -64,11 +64,6 @@ def name_exists(connection: Connection, tenant_id: str, user_name: str) -> bool:
 def list_all(connection: Connection, tenant_id: str) -> list[UserRecord]:
     rows = connection.execute(select(users).where(users.c.tenant_id == tenant_id).order_by(users.c.user_name))
     return [UserRecord(**row._mapping) for row in rows]
-
-
-def count(connection: Connection, tenant_id: str) -> int:
-    query = select(func.count()).select_from(users).where(users.c.tenant_id == tenant_id)
-    return int(connection.execute(query).scalar_one())
 
 
 _VISIT = (

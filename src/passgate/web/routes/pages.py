@@ -42,6 +42,16 @@ class ReturnTo:
     refused_host: str | None = None  # shown when a foreign URL was refused
     carry: str = ""  # query string that keeps it across the sign-in / sign-up links
 
+    def page_values(self) -> dict[str, Any]:
+        """What the sign-in and sign-up pages render, and what their module reads from its config."""
+        return {
+            "config": {"returnTo": self.url, "returnHost": self.host},
+            "return_url": self.url,
+            "return_host": self.host,
+            "refused_host": self.refused_host,
+            "carry": self.carry,
+        }
+
 
 def return_to(request: Request, settings: Settings) -> ReturnTo:
     raw = request.query_params.get("return_to") or request.query_params.get("rd")
@@ -109,17 +119,12 @@ async def index(request: Request, current: MaybeSignedIn) -> HTMLResponse:
 
 @router.get("/signin", response_class=HTMLResponse)
 async def signin(request: Request, ctx: Ctx, current: MaybeSignedIn) -> HTMLResponse:
-    back = return_to(request, ctx.settings)
     return _page(
         request,
         "signin.html",
         page="signin",
         me=current,
-        config={"returnTo": back.url, "returnHost": back.host},
-        return_url=back.url,
-        return_host=back.host,
-        refused_host=back.refused_host,
-        carry=back.carry,
+        **return_to(request, ctx.settings).page_values(),
         signed_out=request.query_params.get("signed_out") == "1",
         reauth=request.query_params.get("reauth") == "1",  # forward-auth wants a fresher passkey check
     )
@@ -127,16 +132,12 @@ async def signin(request: Request, ctx: Ctx, current: MaybeSignedIn) -> HTMLResp
 
 @router.get("/signup", response_class=HTMLResponse)
 async def signup(request: Request, ctx: Ctx, current: MaybeSignedIn) -> HTMLResponse:
-    back = return_to(request, ctx.settings)
     return _page(
         request,
         "signup.html",
         page="signup",
         me=current,
-        config={"returnTo": back.url, "returnHost": back.host},
-        return_host=back.host,
-        refused_host=back.refused_host,
-        carry=back.carry,
+        **return_to(request, ctx.settings).page_values(),
         registration_open=ctx.settings.registration_open,
     )
 
