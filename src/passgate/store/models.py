@@ -125,6 +125,7 @@ class DeviceLink(Base):
     created_by: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the session that made it
 
 
 class AuditEvent(Base):
@@ -136,6 +137,18 @@ class AuditEvent(Base):
     user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     kind: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text, default="")
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the acting session
+
+
+class Revocation(Base):
+    """The revocation log: sessions ended (or, with no session id, every session of a user), read by
+    other processes to drop what they remember (services/revocation.py)."""
+
+    __tablename__ = "revocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 tenants = cast(Table, Tenant.__table__)
@@ -146,3 +159,4 @@ sessions = cast(Table, Session.__table__)
 device_links = cast(Table, DeviceLink.__table__)
 audit_events = cast(Table, AuditEvent.__table__)
 user_groups = cast(Table, UserGroup.__table__)
+revocations = cast(Table, Revocation.__table__)

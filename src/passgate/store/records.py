@@ -78,3 +78,4 @@ class LinkRecord:
     created_by: str
     created_at: float
     expires_at: float
+    session_id: str | None = None
