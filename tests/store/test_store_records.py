@@ -313,7 +313,7 @@ def test_sessions_remove_one_all_and_expired(db: Database) -> None:
     assert db.transact(lambda c: sessions.remove_expired(c, now, now - 10_000)) >= 1
     assert db.transact(lambda c: sessions.get_with_user(c, stale.id)) is None
     assert db.transact(lambda c: sessions.remove(c, one.id, user.id))
-    assert db.transact(lambda c: sessions.remove_all(c, user.id)) == 1
+    assert db.transact(lambda c: sessions.remove_all(c, user.id)) == [two.id]
     assert db.transact(lambda c: sessions.get_with_user(c, theirs.id)) is not None
 
 

@@ -319,7 +319,13 @@ async def test_stepup_needed_when_the_last_check_is_stale(
 
 async def test_stepup_needs_user_verification(client: httpx.AsyncClient, ctx: Context) -> None:
     browser = await _signed_up(client, SoftAuthenticator(user_verified=False))
+    # Signed up without UV: even adding a passkey needs a check with UV first.
+    add = await browser.post("/auth/credentials/begin")
+    assert add.status_code == 401 and add.json()["code"] == "reauth_required"
+    options = await browser.login_options()
+    await browser.post("/auth/login/finish", browser.authenticator.get(options, origin=ORIGIN, uv=True))
     second_id, _ = await _two_passkeys(browser)
+    _update_session(ctx, (await browser.me()).json()["session_id"], user_verified=False)
     answer = await browser.post("/auth/delete-credential", {"credential_id": second_id})
     assert answer.status_code == 401 and answer.json()["code"] == "reauth_required"
     # A re-check without UV is refused.
@@ -433,17 +439,18 @@ async def test_delete_credential_rules(client: httpx.AsyncClient, second: httpx.
     assert (await phone.login(name)).status_code == 200
     removed = await phone.post("/auth/delete-credential", {"credential_id": first_id})
     assert removed.status_code == 200, removed.text
+    assert removed.json()["sessions_ended"] == 1
 
-    # The laptop's session (opened with the removed passkey) lives on, but cannot remove the last one.
-    last = await laptop.post("/auth/delete-credential", {"credential_id": second_id})
-    assert last.status_code == 409 and last.json()["code"] == "last_credential"
-    unknown = await laptop.post("/auth/delete-credential", {"credential_id": "AAAAAAAAAAAAAAAAAAAAAA"})
+    # The laptop's session (opened with the removed passkey) ended with it.
+    assert (await laptop.me()).json()["code"] == "session_ended"
+    last = await phone.post("/auth/delete-credential", {"credential_id": second_id})
+    assert last.status_code == 409 and last.json()["code"] == "credential_in_use"
+    unknown = await phone.post("/auth/delete-credential", {"credential_id": "AAAAAAAAAAAAAAAAAAAAAA"})
     assert unknown.status_code == 404 and unknown.json()["code"] == "credential_not_found"
-    assert [c["credential_id"] for c in (await laptop.post("/auth/user-info")).json()["credentials"]] == [
+    assert [c["credential_id"] for c in (await phone.post("/auth/user-info")).json()["credentials"]] == [
         second_id
     ]
     # The removed passkey no longer signs in.
-    await laptop.post("/auth/logout")
     assert (await laptop.login()).status_code == 400
 
 

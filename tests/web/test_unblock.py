@@ -1,5 +1,5 @@
-"""The owner clears the block a sign-count regression put on a passkey (issue 2 item 4: "until the owner
-or an admin clears it"); the admin path (`passgate user unflag`) is in the security and CLI tests."""
+"""The owner clears the block a sign-count regression put on a passkey, after a fresh check with another
+passkey; the admin path (`passgate user unflag`) is in the security and CLI tests."""
 
 from __future__ import annotations
 
@@ -23,12 +23,14 @@ async def _flagged_account(client: httpx.AsyncClient) -> tuple[Passkeys, SoftAut
     assert (await browser.login()).status_code == 200  # A's counter is now 1
     replay = await browser.login(credential_id=flagged_id, sign_count=1)  # not increasing → flagged
     assert replay.json()["code"] == "sign_in_failed"
+    # Nobody can tell the clone from the original: every session A opened has ended with the flag.
+    assert (await browser.me()).json()["code"] == "session_ended"
+    browser.authenticator = second
+    assert (await browser.login()).status_code == 200  # a fresh check with the other passkey
     info = (await browser.post("/auth/user-info")).json()
     assert [
         c["flagged"] for c in info["credentials"] if c["credential_id"] == first.last_credential.id_b64
     ] == [True]
-    browser.authenticator = second
-    assert (await browser.login()).status_code == 200  # a fresh check with the other passkey
     return browser, first, flagged_id
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from passgate.ceremony.policy import ALGORITHMS, RelyingParty
@@ -22,6 +23,9 @@ class Context:
     keys: list[bytes]
     tenant_id: str = BUILTIN_TENANT
     _derived: dict[str, bytes] = field(default_factory=dict)
+    # Told at once when sessions end (user id; session ids, or None for all of the user's): this
+    # process's memories forget them before the next request (services/revocation.py).
+    revocation_listeners: list[Callable[[str, list[str] | None], None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None) -> Context:
@@ -41,6 +45,10 @@ class Context:
             tokens=SessionTokens(keys),
             keys=keys,
         )
+
+    def announce_revocation(self, user_id: str, session_ids: list[str] | None) -> None:
+        for listener in self.revocation_listeners:
+            listener(user_id, session_ids)
 
     def derived_key(self, purpose: str) -> bytes:
         """A key for one purpose (e.g. decoy credential ids), derived from the current signing key."""

@@ -1,5 +1,7 @@
 """Device links: a single-use, 24-hour way to add a passkey on another device, as a URL, a QR code
-and a `word.word.word` passphrase. The passphrase is the secret; only its SHA-256 is stored."""
+and a six-word passphrase (over 64 bits of entropy). The passphrase is the secret; only its SHA-256 is
+stored. A user sees and revokes their outstanding links; signing out everywhere, disabling the account and
+removing a passkey revoke them all."""
 
 from __future__ import annotations
 
@@ -16,18 +18,19 @@ from sqlalchemy import Connection
 
 from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.registration import begin_registration, finish_registration
-from passgate.errors import BadRequest, LinkInvalid, PassgateError
+from passgate.errors import BadRequest, LinkInvalid, NotFound, PassgateError
 from passgate.services import ceremonies, stepup
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
 from passgate.services.registration import store_and_sign_in
 from passgate.services.sessions import Current, SignedIn
-from passgate.store import credentials, links, users
+from passgate.services.stepup import Action
+from passgate.store import audit, credentials, links, users
 from passgate.store.database import now
 from passgate.store.records import ChallengeRecord, LinkRecord, UserRecord
 
 PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$")
-WORDS = 3
+WORDS = 6  # log2(len(wordlist)) * WORDS >= 64 bits (tested): guessing is hopeless even unthrottled
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,9 @@ def _hash(passphrase: str) -> bytes:
     return hashlib.sha256(passphrase.strip().lower().encode()).digest()
 
 
-def issue(connection: Connection, ctx: Context, user: UserRecord, *, created_by: str) -> NewLink:
+def issue(
+    connection: Connection, ctx: Context, user: UserRecord, *, created_by: str, session_id: str | None = None
+) -> NewLink:
     passphrase = new_passphrase()
     at = now()
     record = LinkRecord(
@@ -75,8 +80,10 @@ def issue(connection: Connection, ctx: Context, user: UserRecord, *, created_by:
         created_by=created_by,
         created_at=at,
         expires_at=at + ctx.settings.device_link_ttl,
+        session_id=session_id,
     )
     links.create(connection, record)
+    _audit(connection, ctx, user.id, "link_created", session_id, link_id=record.id, by=created_by)
     return NewLink(
         passphrase=passphrase,
         url=f"{ctx.settings.public_url}/auth/{passphrase}",
@@ -86,8 +93,53 @@ def issue(connection: Connection, ctx: Context, user: UserRecord, *, created_by:
 
 async def create(ctx: Context, current: Current) -> NewLink:
     """A link for the signed-in user; needs a recent passkey check."""
-    stepup.require_recent(current, ctx.settings.stepup_max_age)
-    return await ctx.db.run(lambda connection: issue(connection, ctx, current.user, created_by="user"))
+    await stepup.require(ctx, current, Action.CREATE_DEVICE_LINK)
+    return await ctx.db.run(
+        lambda connection: issue(
+            connection, ctx, current.user, created_by="user", session_id=current.session.id
+        )
+    )
+
+
+async def outstanding(ctx: Context, current: Current) -> list[LinkRecord]:
+    """The user's links that can still be used, newest first."""
+    return await ctx.db.run(
+        lambda connection: links.for_user(connection, current.user.id, now()), write=False
+    )
+
+
+async def revoke(ctx: Context, current: Current, link_id: str) -> None:
+    """Revoke one of the user's links (needs a recent passkey check); a foreign or unknown id is NotFound."""
+    await stepup.require(ctx, current, Action.REVOKE_DEVICE_LINK)
+
+    def work(connection: Connection) -> None:
+        if not links.remove(connection, link_id, current.user.id):
+            raise NotFound("No such device link.", code="link_not_found")
+        _audit(connection, ctx, current.user.id, "link_revoked", current.session.id, link_id=link_id)
+
+    await ctx.db.run(work)
+
+
+def revoke_all(connection: Connection, ctx: Context, *, user_id: str, reason: str, acting: str | None) -> int:
+    """Revoke every outstanding link of a user (audited when there were any)."""
+    count = links.remove_all(connection, user_id)
+    if count:
+        _audit(connection, ctx, user_id, "links_revoked", acting, reason=reason, links=count)
+    return count
+
+
+def _audit(
+    connection: Connection, ctx: Context, user_id: str, kind: str, session_id: str | None, **detail: object
+) -> None:
+    audit.record(
+        connection,
+        tenant_id=ctx.tenant_id,
+        user_id=user_id,
+        kind=kind,
+        at=now(),
+        session_id=session_id,
+        **detail,
+    )
 
 
 def _find(connection: Connection, ctx: Context, passphrase: str) -> tuple[LinkRecord, UserRecord]:
@@ -138,7 +190,9 @@ async def finish(ctx: Context, credential: dict[str, Any], client: Client) -> Si
             expected_challenge=record.challenge,
             origin=record.state.get("origin"),
         )
-        return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
+        signed_in = store_and_sign_in(connection, ctx, user=user, new=new, client=client)
+        _audit(connection, ctx, user.id, "link_used", signed_in.session.id, link_id=link.id)
+        return signed_in
 
     def work(connection: Connection) -> SignedIn | PassgateError:
         return ceremonies.finish(connection, ctx, credential, "device", steps)

@@ -6,6 +6,7 @@ from sqlalchemy import Connection
 
 from passgate.errors import BadRequest, NotFound
 from passgate.gate_config import GROUP_HELP, GROUP_NAME
+from passgate.services import revocation
 from passgate.services.context import Context
 from passgate.store import groups, users
 from passgate.store.records import UserRecord
@@ -29,17 +30,27 @@ def _user(connection: Connection, ctx: Context, user_name: str) -> UserRecord:
 def add(ctx: Context, user_name: str, group: str) -> bool:
     """Put a user in a group; False when they already were in it."""
     group = clean_group(group)
-    return ctx.db.transact(
-        lambda connection: groups.add(connection, _user(connection, ctx, user_name).id, group)
-    )
+
+    def work(connection: Connection) -> bool:
+        user = _user(connection, ctx, user_name)
+        added = groups.add(connection, user.id, group)
+        revocation.end_sessions(connection, ctx, user_id=user.id, reason="groups_changed", acting=None)
+        return added
+
+    return ctx.db.transact(work)
 
 
 def remove(ctx: Context, user_name: str, group: str) -> bool:
     """Take a user out of a group; False when they were not in it."""
     group = clean_group(group)
-    return ctx.db.transact(
-        lambda connection: groups.remove(connection, _user(connection, ctx, user_name).id, group)
-    )
+
+    def work(connection: Connection) -> bool:
+        user = _user(connection, ctx, user_name)
+        removed = groups.remove(connection, user.id, group)
+        revocation.end_sessions(connection, ctx, user_id=user.id, reason="groups_changed", acting=None)
+        return removed
+
+    return ctx.db.transact(work)
 
 
 def of_user(ctx: Context, user_name: str) -> list[str]:

@@ -21,7 +21,7 @@ from passgate.ceremony.authentication import (
 from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.errors import BadRequest, CeremonyFailed, PassgateError, SignInFailed
-from passgate.services import ceremonies, names, sessions
+from passgate.services import ceremonies, names, revocation, sessions
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
 from passgate.services.sessions import Current, SignedIn
@@ -226,9 +226,7 @@ def _sign_in(
             backup_eligible=stored.backup_eligible,
         )
     if current is not None:  # someone else signed in on this browser: the old session ends
-        from passgate.store import sessions as session_rows
-
-        session_rows.remove(connection, current.session.id, current.user.id)
+        revocation.end_session_now(connection, ctx, current, reason="replaced_by_sign_in")
     return sessions.start(
         connection,
         ctx,
@@ -249,8 +247,18 @@ def _session_to_refresh(
 
 
 def _flag(connection: Connection, ctx: Context, stored: CredentialRecord, reason: str) -> None:
-    """A cloned-authenticator signal: the credential can no longer sign in until cleared."""
+    """A cloned-authenticator signal (W3C WebAuthn L3 §6.1.1): the credential can no longer sign in until
+    its owner clears it with another passkey, and every session it opened or confirmed ends: the clone's
+    as well as the original's, since nobody can tell them apart."""
     at = now()
+    revocation.end_every_session(
+        connection,
+        ctx,
+        user_id=stored.user_id,
+        reason="passkey_flagged",
+        acting=None,
+        credential_id=stored.credential_id,
+    )
     credentials.flag(connection, stored.credential_id, reason, at)
     audit.record(
         connection,

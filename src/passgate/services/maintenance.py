@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from passgate.services import revocation
 from passgate.services.context import Context
 from passgate.store import challenges, links, sessions
 from passgate.store.database import now
@@ -18,6 +19,7 @@ async def sweep_expired(ctx: Context) -> int:
             challenges.sweep(connection, at)
             + sessions.remove_expired(connection, at, at - ctx.settings.session_idle_timeout)
             + links.sweep(connection, at)
+            + revocation.sweep(connection, at)
         )
 
     return await ctx.db.run(work)

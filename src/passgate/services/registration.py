@@ -81,7 +81,14 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) ->
     return await ceremonies.run_finish(ctx, work)
 
 
-def store_credential(connection: Connection, ctx: Context, *, user: UserRecord, new: NewCredential) -> None:
+def store_credential(
+    connection: Connection,
+    ctx: Context,
+    *,
+    user: UserRecord,
+    new: NewCredential,
+    session_id: str | None = None,
+) -> None:
     """Persist a verified credential (W3C WebAuthn L3 §7.1 steps 26-27); an id already known is refused."""
     at = now()
     record = CredentialRecord(
@@ -113,6 +120,7 @@ def store_credential(connection: Connection, ctx: Context, *, user: UserRecord, 
         connection,
         tenant_id=ctx.tenant_id,
         user_id=user.id,
+        session_id=session_id,
         kind="credential_added",
         at=at,
         credential_id=b64url_encode(new.credential_id),

@@ -1,14 +1,26 @@
-"""The forward-auth fast path's memory: verified tokens and recently read sessions, per process.
+"""Revocation: ending sessions and device links, and making every process see it before its next decision.
 
-A token string that verified once stays verified until its `exp` (the signature cannot change), so
-verified tokens are kept in a bounded map. A session (with its user and groups) is read from the
-database at most once per `revocation_window` seconds per process; the database stays the truth, so
-logout, logout-all, a deleted session or a disabled user is seen by every worker and instance within
-the window (SECURITY FA-10). Losing this memory costs one read; it never decides anything alone.
+Ending access (sign-out here or everywhere, another session ended, a passkey removed or flagged, an
+account disabled or deleted, a group changed) writes the sessions' rows away and one entry per ended
+session (or per user) to the revocation log, in the same transaction, and audits why.
+
+The forward-auth fast path remembers, per process, verified tokens and recently read sessions
+(`SessionMemory`). A token string that verified once stays verified until its `exp` (the signature cannot
+change). A session (with its user and groups) is remembered until the revocation log says otherwise:
+
+- in the process that ended it, the memory forgets it before the ending request answers;
+- every other worker and instance learns of new log entries through a cheap change signal (SQLite's
+  `PRAGMA data_version`, polled every few milliseconds; PostgreSQL `LISTEN/NOTIFY`) and forgets them; a
+  lost signal connection forgets everything and reads afresh (`follow`);
+- as a backstop, nothing is remembered longer than `revocation_window` seconds.
+
+The database stays the truth; losing this memory costs one read; it never decides anything alone
+(OWASP ASVS 5.0 V7.4.1, V7.4.2: session termination takes effect at once on every surface).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -17,12 +29,18 @@ from typing import TypeVar
 import anyio
 from sqlalchemy import Connection
 
-from passgate.errors import NotAuthenticated
+from passgate.errors import NotAuthenticated, NotFound
+from passgate.services import device_links, stepup
 from passgate.services.context import Context
 from passgate.services.sessions import TOUCH_INTERVAL, Current
+from passgate.services.stepup import Action
 from passgate.services.tokens import SessionClaims
-from passgate.store import groups, sessions
+from passgate.store import audit, groups, revocations, sessions
 from passgate.store.database import now
+
+log = logging.getLogger("passgate.revocation")
+SIGNAL_INTERVAL = 0.005  # seconds between SQLite change checks (one PRAGMA on an idle connection)
+LOG_KEPT = 3600.0  # seconds a revocation log entry is kept (every process reads it within milliseconds)
 
 MAX_ENTRIES = 20_000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -72,6 +90,7 @@ class SessionMemory:
         self._tokens: dict[str, SessionClaims] = {}
         self._sessions: dict[str, Known] = {}
         self._reading: dict[str, anyio.Event] = {}
+        ctx.revocation_listeners.append(self.revoked)
 
     def cached(self, token: str) -> tuple[SessionClaims, Known] | None:
         """The hot path: a token verified before and its session read within the window (no await)."""
@@ -133,6 +152,22 @@ class SessionMemory:
     def forget(self, session_id: str) -> None:
         """Drop one session from this process's memory (its next request reads the database)."""
         self._sessions.pop(session_id, None)
+        self._reading.pop(session_id, None)  # a read under way may predate the revocation
+
+    def revoked(self, user_id: str, session_ids: list[str] | None) -> None:
+        """Forget ended sessions, or (`None`) every session of the user."""
+        if session_ids is None:
+            session_ids = [
+                sid
+                for sid, known in self._sessions.items()
+                if known.current and known.current.user.id == user_id
+            ]
+        for session_id in session_ids:
+            self.forget(session_id)
+
+    def clear(self) -> None:
+        self._sessions.clear()
+        self._reading.clear()
 
 
 def _read(connection: Connection, session_id: str) -> Known:
@@ -150,3 +185,124 @@ def _bounded_put(store: dict[str, V], key: str, value: V, limit: int) -> None:
         for old in list(store)[: max(1, limit // 4)]:  # oldest first (dicts keep insertion order)
             del store[old]
     store[key] = value
+
+
+# ------------------------------------------------------------------------------------- ending access
+
+
+def end_sessions(
+    connection: Connection,
+    ctx: Context,
+    *,
+    user_id: str,
+    reason: str,
+    acting: str | None,
+    session_ids: list[str] | None = None,
+) -> None:
+    """Log (for every process) and audit ended sessions; `None`: whatever any of the user's sessions
+    were (ended, or their user, groups or state changed). This process forgets them at once."""
+    if session_ids == []:
+        return
+    at = now()
+    revocations.record(connection, user_id, session_ids, at)
+    audit.record(
+        connection,
+        tenant_id=ctx.tenant_id,
+        user_id=user_id,
+        session_id=acting,
+        kind="sessions_ended" if session_ids is not None else "user_changed",
+        at=at,
+        reason=reason,
+        sessions=session_ids,
+    )
+    ctx.announce_revocation(user_id, session_ids)
+
+
+def end_every_session(
+    connection: Connection,
+    ctx: Context,
+    *,
+    user_id: str,
+    reason: str,
+    acting: str | None,
+    credential_id: bytes | None = None,
+) -> list[str]:
+    """End every session of a user (or those opened or last confirmed with one passkey) and revoke the
+    user's device links: nothing made before this moment still opens the account."""
+    ended = sessions.remove_all(connection, user_id, credential_id=credential_id)
+    end_sessions(connection, ctx, user_id=user_id, reason=reason, acting=acting, session_ids=ended)
+    device_links.revoke_all(connection, ctx, user_id=user_id, reason=reason, acting=acting)
+    return ended
+
+
+def end_session_now(connection: Connection, ctx: Context, current: Current, *, reason: str) -> None:
+    """End the caller's own session inside a unit of work."""
+    if sessions.remove(connection, current.session.id, current.user.id):
+        end_sessions(
+            connection,
+            ctx,
+            user_id=current.user.id,
+            reason=reason,
+            acting=current.session.id,
+            session_ids=[current.session.id],
+        )
+
+
+async def sign_out(ctx: Context, current: Current) -> None:
+    """End this session (`POST /auth/logout`)."""
+    await ctx.db.run(lambda connection: end_session_now(connection, ctx, current, reason="signed_out"))
+
+
+async def sign_out_everywhere(ctx: Context, current: Current) -> int:
+    """End every session of the user and revoke their device links (needs a recent passkey check)."""
+    await stepup.require(ctx, current, Action.END_ALL_SESSIONS)
+    ended = await ctx.db.run(
+        lambda connection: end_every_session(
+            connection,
+            ctx,
+            user_id=current.user.id,
+            reason="signed_out_everywhere",
+            acting=current.session.id,
+        )
+    )
+    return len(ended)
+
+
+async def end_session(ctx: Context, current: Current, session_id: str) -> None:
+    """End one of the user's sessions: this one is a sign-out; another needs a recent passkey check.
+    A foreign or unknown id is NotFound."""
+    if session_id == current.session.id:
+        await sign_out(ctx, current)
+        return
+    await stepup.require(ctx, current, Action.END_OTHER_SESSION)
+
+    def work(connection: Connection) -> None:
+        if not sessions.remove(connection, session_id, current.user.id):
+            raise NotFound("No such session.", code="session_not_found")
+        end_sessions(
+            connection,
+            ctx,
+            user_id=current.user.id,
+            reason="ended_by_another_session",
+            acting=current.session.id,
+            session_ids=[session_id],
+        )
+
+    await ctx.db.run(work)
+
+
+async def follow(ctx: Context, memory: SessionMemory, interval: float = SIGNAL_INTERVAL) -> None:
+    """Keep this process's memory true to the revocation log, for as long as the process runs."""
+    while True:
+        try:
+            async for entries in revocations.follow(ctx.db, interval):
+                for _entry_id, user_id, session_id in entries:
+                    memory.revoked(user_id, [session_id] if session_id else None)
+        except Exception as exc:  # a lost connection: what it missed is unknown, so forget everything
+            log.warning("revocation signal lost (%s: %s); reading sessions afresh", type(exc).__name__, exc)
+        memory.clear()
+        await anyio.sleep(0.5)
+
+
+def sweep(connection: Connection, at: float) -> int:
+    return revocations.sweep(connection, at - LOG_KEPT)

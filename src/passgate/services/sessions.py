@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from passgate.errors import NotAuthenticated, NotFound
+from passgate.errors import NotAuthenticated
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
-from passgate.store import sessions, users
+from passgate.store import audit, sessions, users
 from passgate.store.database import now
 from passgate.store.records import SessionRecord, UserRecord
 
@@ -93,6 +93,14 @@ def refresh(
     }
     sessions.refresh_auth(connection, current.id, values)
     users.record_visit(connection, user.id, at)
+    audit.record(
+        connection,
+        tenant_id=ctx.tenant_id,
+        user_id=user.id,
+        session_id=current.id,
+        kind="stepup_passed",
+        at=at,
+    )
     record = SessionRecord(**{**{name: getattr(current, name) for name in current.__slots__}, **values})
     return SignedIn(user=user, session=record, token=token_for(ctx, record))
 
@@ -100,6 +108,24 @@ def refresh(
 def token_for(ctx: Context, record: SessionRecord) -> str:
     return ctx.tokens.issue(
         session_id=record.id, user_id=record.user_id, issued_at=now(), expires_at=record.expires_at
+    )
+
+
+def still_signed_in(connection: Connection, ctx: Context, current: Current) -> Current:
+    """The session re-read inside a unit of work (a ceremony that began before a sign-out, a disabled
+    account or an ended session must not finish after it); NotAuthenticated when it has ended."""
+    found = sessions.get_with_user(connection, current.session.id)
+    if found is None or not is_alive(ctx, *found, user_id=current.user.id, at=now()):
+        raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
+    return Current(session=found[0], user=found[1])
+
+
+def is_alive(ctx: Context, session: SessionRecord, user: UserRecord, *, user_id: str, at: float) -> bool:
+    return not (
+        session.user_id != user_id
+        or user.disabled
+        or session.expires_at <= at
+        or session.last_seen_at + ctx.settings.session_idle_timeout <= at
     )
 
 
@@ -118,28 +144,8 @@ async def authenticate(ctx: Context, token: str | None) -> Current:
     if found is None:
         raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
     session, user = found
-    if (
-        session.user_id != claims.user_id
-        or user.disabled
-        or session.expires_at <= at
-        or session.last_seen_at + ctx.settings.session_idle_timeout <= at
-    ):
+    if not is_alive(ctx, session, user, user_id=claims.user_id, at=at):
         raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
     if at - session.last_seen_at > TOUCH_INTERVAL:
         await ctx.db.run(lambda connection: sessions.touch(connection, session.id, at))
     return Current(session=session, user=user)
-
-
-async def end(ctx: Context, current: Current) -> None:
-    await ctx.db.run(lambda connection: sessions.remove(connection, current.session.id, current.user.id))
-
-
-async def end_all(ctx: Context, current: Current) -> int:
-    return await ctx.db.run(lambda connection: sessions.remove_all(connection, current.user.id))
-
-
-async def end_one(ctx: Context, current: Current, session_id: str) -> None:
-    """End one of the user's own sessions (a foreign or unknown id is NotFound)."""
-    removed = await ctx.db.run(lambda connection: sessions.remove(connection, session_id, current.user.id))
-    if not removed:
-        raise NotFound("No such session.", code="session_not_found")

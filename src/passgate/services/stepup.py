@@ -1,17 +1,114 @@
-"""Step-up: one rule for every face — a passkey check with user verification newer than `max_age`."""
+"""Step-up: the one table of what each action on an account needs, and the one check every face calls.
+
+An action that changes how someone can get into an account (passkeys, device links) or ends what another
+device can do (its sessions) needs a passkey check with user verification newer than
+`PASSGATE_STEPUP_MAX_AGE` (ASVS 5.0 V7.5.1: adding or removing an authenticator needs re-authentication).
+A stolen or idle cookie is then not an account: it can look, and sign itself out, but not change who gets
+in. The only ways in without a session are signing up (the account's first passkey), signing in, and a
+device link used by its holder.
+
+Every face (REST, WebSocket, pages, and later OIDC and the passkey API) names its action with `acts` and
+calls `require` (the services call it too, before their unit of work); a test walks the app's routes and
+fails when a state-changing route names no action of this table.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import Enum, StrEnum
+from typing import Final, TypeVar
+
 from passgate.errors import ReauthRequired
+from passgate.services.context import Context
 from passgate.services.sessions import Current
+from passgate.store import audit
 from passgate.store.database import now
 
 
+class Need(Enum):
+    NOTHING = "nothing: it is a way in, or ends only the caller's own session"
+    SESSION = "a signed-in session"
+    RECENT_CHECK = "a passkey check with user verification within PASSGATE_STEPUP_MAX_AGE"
+
+
+class Action(StrEnum):
+    # ways in
+    SIGN_UP = "sign_up"
+    SIGN_IN = "sign_in"  # includes the signed-in re-check that step-up asks for
+    USE_DEVICE_LINK = "use_device_link"
+    SET_SESSION_COOKIE = "set_session_cookie"  # a token from a WebSocket ceremony becomes the cookie
+    SIGN_OUT = "sign_out"  # this session only
+    # what a session may do on its own account
+    SET_DISPLAY_NAME = "set_display_name"
+    ADD_PASSKEY = "add_passkey"
+    RENAME_PASSKEY = "rename_passkey"
+    DELETE_PASSKEY = "delete_passkey"
+    UNBLOCK_PASSKEY = "unblock_passkey"
+    CREATE_DEVICE_LINK = "create_device_link"
+    REVOKE_DEVICE_LINK = "revoke_device_link"
+    END_OTHER_SESSION = "end_other_session"
+    END_ALL_SESSIONS = "end_all_sessions"
+
+
+POLICY: Final[dict[Action, Need]] = {
+    Action.SIGN_UP: Need.NOTHING,
+    Action.SIGN_IN: Need.NOTHING,
+    Action.USE_DEVICE_LINK: Need.NOTHING,
+    Action.SET_SESSION_COOKIE: Need.NOTHING,
+    Action.SIGN_OUT: Need.NOTHING,
+    Action.SET_DISPLAY_NAME: Need.SESSION,  # what passkey pickers show; grants nothing
+    Action.ADD_PASSKEY: Need.RECENT_CHECK,  # begin and finish
+    Action.RENAME_PASSKEY: Need.RECENT_CHECK,
+    Action.DELETE_PASSKEY: Need.RECENT_CHECK,
+    Action.UNBLOCK_PASSKEY: Need.RECENT_CHECK,  # and the check was made with another passkey
+    Action.CREATE_DEVICE_LINK: Need.RECENT_CHECK,
+    Action.REVOKE_DEVICE_LINK: Need.RECENT_CHECK,
+    Action.END_OTHER_SESSION: Need.RECENT_CHECK,
+    Action.END_ALL_SESSIONS: Need.RECENT_CHECK,
+}
+
+
 def is_recent(current: Current, max_age: float) -> bool:
+    """Whether the session's last passkey check used user verification and is at most `max_age` s old."""
     return current.session.user_verified and now() - current.session.auth_time <= max_age
 
 
-def require_recent(current: Current, max_age: float) -> None:
-    """Raise ReauthRequired unless the session's last passkey check (with UV) is newer than max_age s."""
-    if not is_recent(current, max_age):
-        raise ReauthRequired()
+def allows(ctx: Context, current: Current, action: Action) -> bool:
+    if POLICY[action] is Need.RECENT_CHECK:
+        return is_recent(current, ctx.settings.stepup_max_age)
+    return True
+
+
+async def require(ctx: Context, current: Current, action: Action) -> None:
+    """Raise ReauthRequired (audited) unless the session may do `action` now."""
+    if allows(ctx, current, action):
+        return
+    await ctx.db.run(
+        lambda connection: audit.record(
+            connection,
+            tenant_id=ctx.tenant_id,
+            user_id=current.user.id,
+            session_id=current.session.id,
+            kind="stepup_required",
+            at=now(),
+            action=str(action),
+        )
+    )
+    raise ReauthRequired()
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def acts(action: Action) -> Callable[[F], F]:
+    """Name the action a route or WebSocket endpoint performs (its row in POLICY), and say in its
+    OpenAPI description what it needs."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.passgate_action = action  # type: ignore[attr-defined]
+        need = POLICY[action]
+        if need is not Need.NOTHING:
+            endpoint.__doc__ = f"{(endpoint.__doc__ or '').rstrip()}\n\nNeeds {need.value} (`{action}`)."
+        return endpoint
+
+    return mark

@@ -8,12 +8,12 @@ from dataclasses import replace
 from sqlalchemy import Connection
 
 from passgate.errors import Conflict, NotFound
-from passgate.services import device_links, names
+from passgate.services import device_links, names, revocation
 from passgate.services.context import Context
 from passgate.services.device_links import NewLink
 from passgate.services.registration import USER_HANDLE_BYTES
 from passgate.services.sessions import Current
-from passgate.store import credentials, sessions, users
+from passgate.store import credentials, users
 from passgate.store.database import now
 from passgate.store.records import UserRecord
 
@@ -57,19 +57,30 @@ def listing(ctx: Context) -> list[tuple[UserRecord, int]]:
 
 
 def set_disabled(ctx: Context, user_name: str, disabled: bool) -> None:
-    """Disable (ending every session at once) or enable an account."""
+    """Disable (ending every session and revoking every device link at once) or enable an account."""
 
     def work(connection: Connection) -> None:
         user = _require(connection, ctx, user_name)
         users.set_disabled(connection, user.id, disabled)
         if disabled:
-            sessions.remove_all(connection, user.id)
+            revocation.end_every_session(
+                connection, ctx, user_id=user.id, reason="user_disabled", acting=None
+            )
+        else:
+            revocation.end_sessions(connection, ctx, user_id=user.id, reason="user_enabled", acting=None)
 
     ctx.db.transact(work)
 
 
 def delete(ctx: Context, user_name: str) -> None:
-    ctx.db.transact(lambda connection: users.remove(connection, _require(connection, ctx, user_name).id))
+    """Delete an account with its passkeys, sessions and links (every process forgets its sessions)."""
+
+    def work(connection: Connection) -> None:
+        user = _require(connection, ctx, user_name)
+        revocation.end_every_session(connection, ctx, user_id=user.id, reason="user_deleted", acting=None)
+        users.remove(connection, user.id)
+
+    ctx.db.transact(work)
 
 
 def recovery_link(ctx: Context, user_name: str) -> NewLink:

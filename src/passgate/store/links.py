@@ -31,5 +31,24 @@ def consume(connection: Connection, link_id: str, now: float) -> LinkRecord | No
     return LinkRecord(**row._mapping)
 
 
+def for_user(connection: Connection, user_id: str, now: float) -> list[LinkRecord]:
+    """The user's outstanding links, newest first."""
+    rows = connection.execute(
+        select(device_links)
+        .where(device_links.c.user_id == user_id, device_links.c.expires_at > now)
+        .order_by(device_links.c.created_at.desc())
+    )
+    return [LinkRecord(**row._mapping) for row in rows]
+
+
+def remove(connection: Connection, link_id: str, user_id: str) -> bool:
+    query = delete(device_links).where(device_links.c.id == link_id, device_links.c.user_id == user_id)
+    return connection.execute(query).rowcount > 0
+
+
+def remove_all(connection: Connection, user_id: str) -> int:
+    return connection.execute(delete(device_links).where(device_links.c.user_id == user_id)).rowcount
+
+
 def sweep(connection: Connection, now: float) -> int:
     return connection.execute(delete(device_links).where(device_links.c.expires_at <= now)).rowcount

@@ -55,8 +55,12 @@ def remove(connection: Connection, session_id: str, user_id: str) -> bool:
     return result.rowcount > 0
 
 
-def remove_all(connection: Connection, user_id: str) -> int:
-    return connection.execute(delete(sessions).where(sessions.c.user_id == user_id)).rowcount
+def remove_all(connection: Connection, user_id: str, *, credential_id: bytes | None = None) -> list[str]:
+    """End every session of a user (or only those opened or last confirmed with one passkey); their ids."""
+    query = delete(sessions).where(sessions.c.user_id == user_id)
+    if credential_id is not None:
+        query = query.where(sessions.c.credential_id == credential_id)
+    return list(connection.execute(query.returning(sessions.c.id)).scalars())
 
 
 def remove_expired(connection: Connection, now: float, idle_before: float) -> int:

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from passgate.config import Settings
 from passgate.errors import PassgateError, PayloadTooLarge
-from passgate.services import maintenance
+from passgate.services import maintenance, revocation
 from passgate.services.context import Context
 from passgate.web.guard import BodyTooLarge, Guard
 from passgate.web.proxies import TrustedProxies
@@ -54,11 +54,12 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     context = ctx or Context.build(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(context.db.check)
         await anyio.to_thread.run_sync(context.db.migrate)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_sweep_forever, context)
+            tasks.start_soon(revocation.follow, context, app.state.forward_auth.gate.memory)
             yield
             tasks.cancel_scope.cancel()
 

@@ -80,6 +80,10 @@ class SessionRef(Strict):
     session_id: Annotated[str, StringConstraints(max_length=64)]
 
 
+class LinkRef(Strict):
+    link_id: Annotated[str, StringConstraints(max_length=64)]
+
+
 class TokenBody(Strict):
     token: Annotated[str, StringConstraints(max_length=4096)] | None = None
 

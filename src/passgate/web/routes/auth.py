@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from passgate.errors import NotAuthenticated
-from passgate.services import login, registration, sessions, stepup
+from passgate.services import login, registration, revocation, sessions, stepup
 from passgate.services.sessions import Current
 from passgate.services.sessions import SignedIn as SignedInResult
+from passgate.services.stepup import Action, acts
 from passgate.web import cookies
 from passgate.web.deps import Caller, Ctx, MaybeSignedIn, SignedIn
 from passgate.web.ratelimit import limit
@@ -40,6 +41,7 @@ def signed_in_response(ctx: Ctx, result: SignedInResult, message: str) -> JSONRe
 
 
 @router.post("/register/begin", dependencies=ceremony_limit, summary="Begin sign-up")
+@acts(Action.SIGN_UP)
 async def register_begin(body: RegisterBegin, ctx: Ctx, client: Caller) -> dict[str, Any]:
     """Creation options (`{"publicKey": …}`) for a new account and its first passkey. `409 user_name_taken`
     when the name exists; `403 signup_closed` when sign-up is closed."""
@@ -49,6 +51,7 @@ async def register_begin(body: RegisterBegin, ctx: Ctx, client: Caller) -> dict[
 
 
 @router.post("/register/finish", summary="Finish sign-up")
+@acts(Action.SIGN_UP)
 async def register_finish(body: RegistrationCredential, ctx: Ctx, client: Caller) -> JSONResponse:
     """Body: `credential.toJSON()` of the new passkey. Creates the account and passkey and signs in
     (sets the session cookie)."""
@@ -57,6 +60,7 @@ async def register_finish(body: RegistrationCredential, ctx: Ctx, client: Caller
 
 
 @router.post("/login/begin", dependencies=ceremony_limit, summary="Begin sign-in")
+@acts(Action.SIGN_IN)
 async def login_begin(
     ctx: Ctx, client: Caller, current: MaybeSignedIn, body: LoginBegin | None = None
 ) -> dict[str, Any]:
@@ -67,6 +71,7 @@ async def login_begin(
 
 
 @router.post("/login/finish", summary="Finish sign-in")
+@acts(Action.SIGN_IN)
 async def login_finish(
     body: AuthenticationCredential, ctx: Ctx, client: Caller, current: MaybeSignedIn
 ) -> JSONResponse:
@@ -99,20 +104,21 @@ def me_json(current: Current, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.post("/logout", summary="Sign out here")
+@acts(Action.SIGN_OUT)
 async def logout(ctx: Ctx, current: MaybeSignedIn) -> JSONResponse:
     """Ends this session (if any) and clears the cookie. Always succeeds."""
     if current is not None:
-        await sessions.end(ctx, current)
+        await revocation.sign_out(ctx, current)
     response = JSONResponse({"status": "success", "message": "Logged out successfully"})
     cookies.clear_session(response, ctx)
     return response
 
 
 @router.post("/logout-all", summary="Sign out everywhere")
+@acts(Action.END_ALL_SESSIONS)
 async def logout_all(ctx: Ctx, current: SignedIn) -> JSONResponse:
-    """Ends every session of this user. Needs a recent passkey check (`401 reauth_required`)."""
-    stepup.require_recent(current, ctx.settings.stepup_max_age)
-    ended = await sessions.end_all(ctx, current)
+    """Ends every session of this user and revokes their outstanding device links."""
+    ended = await revocation.sign_out_everywhere(ctx, current)
     response = JSONResponse(
         {"status": "success", "message": "Signed out everywhere", "sessions_ended": ended}
     )
@@ -121,6 +127,7 @@ async def logout_all(ctx: Ctx, current: SignedIn) -> JSONResponse:
 
 
 @router.post("/set-session", summary="Token to cookie")
+@acts(Action.SET_SESSION_COOKIE)
 async def set_session(ctx: Ctx, request: Request, body: TokenBody | None = None) -> JSONResponse:
     """Turns a session token (from a WebSocket ceremony) given in the body or as `Authorization: Bearer`
     into the session cookie."""

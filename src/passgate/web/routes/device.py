@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from passgate.errors import LinkInvalid
 from passgate.services import device_links
+from passgate.services.stepup import Action, acts
 from passgate.web import cookies
 from passgate.web.deps import Caller, Ctx, SignedIn
 from passgate.web.ratelimit import limit
@@ -25,9 +26,10 @@ def _passphrase(request: Request, body: DeviceToken | None) -> str:
 
 
 @router.post("/create-device-link", summary="Create a device link")
+@acts(Action.CREATE_DEVICE_LINK)
 async def create_device_link(ctx: Ctx, current: SignedIn) -> dict[str, Any]:
     """A single-use link (24 h) to add a passkey on another device: URL, QR code (SVG) and passphrase.
-    Needs a recent passkey check (`401 reauth_required`)."""
+    `GET /auth/device-links` lists the outstanding ones, `POST /auth/revoke-device-link` revokes one."""
     link = await device_links.create(ctx, current)
     return {
         "status": "success",
@@ -41,6 +43,7 @@ async def create_device_link(ctx: Ctx, current: SignedIn) -> dict[str, Any]:
 
 
 @router.post("/validate-device-token", dependencies=link_limit, summary="Check a device link")
+@acts(Action.USE_DEVICE_LINK)
 async def validate_device_token(
     request: Request, ctx: Ctx, body: DeviceToken | None = None
 ) -> dict[str, Any]:
@@ -57,6 +60,7 @@ async def validate_device_token(
 
 
 @router.post("/device/begin", dependencies=link_limit, summary="Begin adding this device")
+@acts(Action.USE_DEVICE_LINK)
 async def device_begin(
     request: Request, ctx: Ctx, client: Caller, body: DeviceToken | None = None
 ) -> dict[str, Any]:
@@ -65,6 +69,7 @@ async def device_begin(
 
 
 @router.post("/device/finish", summary="Finish adding this device")
+@acts(Action.USE_DEVICE_LINK)
 async def device_finish(body: RegistrationCredential, ctx: Ctx, client: Caller) -> JSONResponse:
     """Body: `credential.toJSON()`. Stores the passkey, uses up the link and signs this device in."""
     result = await device_links.finish(ctx, body.model_dump(exclude_none=True), client)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from passgate.errors import BadRequest, PassgateError
 from passgate.services import credentials, device_links, login, registration, sessions
 from passgate.services.context import Context
+from passgate.services.stepup import Action, acts
 from passgate.web.deps import client_of, context_of, session_token
 from passgate.web.schemas import AuthenticationCredential, RegistrationCredential
 
@@ -66,6 +67,7 @@ async def _run(websocket: WebSocket, flow: Callable[[Context], Awaitable[dict[st
 
 
 @router.websocket("/register_new")
+@acts(Action.SIGN_UP)
 async def register_new(websocket: WebSocket) -> None:
     """Query: `user_name`, `display_name`. Sends options, receives the credential, returns a token."""
 
@@ -88,6 +90,7 @@ async def register_new(websocket: WebSocket) -> None:
 
 
 @router.websocket("/add_credential")
+@acts(Action.ADD_PASSKEY)
 async def add_credential(websocket: WebSocket) -> None:
     """Needs the session cookie. Sends options, receives the credential, confirms."""
 
@@ -104,6 +107,7 @@ async def add_credential(websocket: WebSocket) -> None:
 
 
 @router.websocket("/add_device_credential")
+@acts(Action.USE_DEVICE_LINK)
 async def add_device_credential(websocket: WebSocket) -> None:
     """First message `{"token": passphrase}`. Sends options, receives the credential, returns a token."""
 
@@ -121,6 +125,7 @@ async def add_device_credential(websocket: WebSocket) -> None:
 
 
 @router.websocket("/authenticate")
+@acts(Action.SIGN_IN)
 async def authenticate(websocket: WebSocket) -> None:
     """Optional query `user_name`. Sends options, receives the assertion, returns a token."""
 

@@ -1,0 +1,86 @@
+"""The revocation log: one row per ended session, or per user whose every session (and what a process
+remembers of them: groups, disabled state) must be read again. Other processes read it to forget."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+import anyio
+from sqlalchemy import Connection, delete, func, insert, select, text
+
+from passgate.store.database import Database
+from passgate.store.models import revocations
+
+CHANNEL = "passgate_revocations"  # PostgreSQL NOTIFY channel: wakes every listening process
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
+
+
+def record(connection: Connection, user_id: str, session_ids: list[str] | None, at: float) -> None:
+    """Log ended sessions (`None`: everything the user's sessions were); wakes listeners on commit."""
+    ids: list[str | None] = list(session_ids) if session_ids is not None else [None]
+    rows = [{"at": at, "user_id": user_id, "session_id": sid} for sid in ids]
+    connection.execute(insert(revocations), rows)
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NOTIFY)  # delivered when (and only if) the transaction commits
+
+
+def since(connection: Connection, after: int) -> list[Entry]:
+    """Entries newer than `after`, oldest first."""
+    query = (
+        select(revocations.c.id, revocations.c.user_id, revocations.c.session_id)
+        .where(revocations.c.id > after)
+        .order_by(revocations.c.id)
+    )
+    return [(row.id, row.user_id, row.session_id) for row in connection.execute(query)]
+
+
+def latest(connection: Connection) -> int:
+    return int(connection.execute(select(func.coalesce(func.max(revocations.c.id), 0))).scalar_one())
+
+
+def sweep(connection: Connection, before: float) -> int:
+    return connection.execute(delete(revocations).where(revocations.c.at < before)).rowcount
+
+
+Entry = tuple[int, str, str | None]  # id, user id, session id (None: all of the user's)
+
+
+async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
+    """Yield the log's entries newer than the newest at subscription, in batches, as they are committed.
+
+    SQLite: `PRAGMA data_version` on a connection of this feed's own changes when any other connection (in
+    any process) commits; checking it costs one call on an idle connection every `interval` seconds, and
+    new entries are read on the same connection. PostgreSQL: `LISTEN` on a connection of its own;
+    `record` notifies on commit. Raises when a connection is lost (the caller then forgets everything and
+    follows again)."""
+    if db.is_sqlite:
+        with db.engine.connect().execution_options(write=False) as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            version = raw.execute("PRAGMA data_version").fetchone()
+            with connection.begin():
+                cursor = latest(connection)
+            while True:
+                await anyio.sleep(interval)
+                now = raw.execute("PRAGMA data_version").fetchone()
+                if now != version:
+                    version = now
+                    with connection.begin():
+                        entries = since(connection, cursor)
+                    if entries:
+                        cursor = entries[-1][0]
+                        yield entries
+    import psycopg
+
+    conninfo = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, connect_timeout=5
+    ) as listener:
+        await listener.execute(f"LISTEN {CHANNEL}")
+        cursor = await anyio.to_thread.run_sync(db.transact, latest)
+        async for _ in listener.notifies():
+            entries = await anyio.to_thread.run_sync(db.transact, partial(since, after=cursor))
+            if entries:
+                cursor = entries[-1][0]
+                yield entries
