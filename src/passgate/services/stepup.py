@@ -39,6 +39,7 @@ class Action(StrEnum):
     SET_SESSION_COOKIE = "set_session_cookie"  # a token from a WebSocket ceremony becomes the cookie
     SIGN_OUT = "sign_out"  # this session only
     # what a session may do on its own account
+    VIEW_ACCOUNT = "view_account"  # a POST for compatibility (`/auth/user-info`); changes nothing
     SET_DISPLAY_NAME = "set_display_name"
     ADD_PASSKEY = "add_passkey"
     RENAME_PASSKEY = "rename_passkey"
@@ -56,6 +57,7 @@ POLICY: Final[dict[Action, Need]] = {
     Action.USE_DEVICE_LINK: Need.NOTHING,
     Action.SET_SESSION_COOKIE: Need.NOTHING,
     Action.SIGN_OUT: Need.NOTHING,
+    Action.VIEW_ACCOUNT: Need.SESSION,
     Action.SET_DISPLAY_NAME: Need.SESSION,  # what passkey pickers show; grants nothing
     Action.ADD_PASSKEY: Need.RECENT_CHECK,  # begin and finish
     Action.RENAME_PASSKEY: Need.RECENT_CHECK,

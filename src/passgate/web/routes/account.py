@@ -42,6 +42,7 @@ async def add_finish(body: RegistrationCredential, ctx: Ctx, current: SignedIn) 
 
 
 @router.post("/user-info", summary="Account details")
+@acts(Action.VIEW_ACCOUNT)
 async def user_info(ctx: Ctx, current: SignedIn) -> dict[str, Any]:
     """The user (`visits`, `last_seen`), their passkeys (authenticator name and icon by AAGUID in
     `aaguid_info`) and their sessions."""
