@@ -4,16 +4,16 @@ remembers of them: groups, disabled state) must be read again. Other processes r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from functools import partial
 
 import anyio
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 
 from passgate.store.database import Database
 from passgate.store.models import revocations
 
 CHANNEL = "passgate_revocations"  # PostgreSQL NOTIFY channel: wakes every listening process
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
+Entry = tuple[int, str, str | None]  # id, user id, session id (None: all of the user's)
 
 
 def record(connection: Connection, user_id: str, session_ids: list[str] | None, at: float) -> None:
@@ -25,14 +25,16 @@ def record(connection: Connection, user_id: str, session_ids: list[str] | None, 
         connection.execute(_NOTIFY)  # delivered when (and only if) the transaction commits
 
 
+_SINCE = (
+    select(revocations.c.id, revocations.c.user_id, revocations.c.session_id)
+    .where(revocations.c.id > bindparam("after"))
+    .order_by(revocations.c.id)
+)
+
+
 def since(connection: Connection, after: int) -> list[Entry]:
     """Entries newer than `after`, oldest first."""
-    query = (
-        select(revocations.c.id, revocations.c.user_id, revocations.c.session_id)
-        .where(revocations.c.id > after)
-        .order_by(revocations.c.id)
-    )
-    return [(row.id, row.user_id, row.session_id) for row in connection.execute(query)]
+    return [(row.id, row.user_id, row.session_id) for row in connection.execute(_SINCE, {"after": after})]
 
 
 def latest(connection: Connection) -> int:
@@ -41,9 +43,6 @@ def latest(connection: Connection) -> int:
 
 def sweep(connection: Connection, before: float) -> int:
     return connection.execute(delete(revocations).where(revocations.c.at < before)).rowcount
-
-
-Entry = tuple[int, str, str | None]  # id, user id, session id (None: all of the user's)
 
 
 async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
@@ -74,13 +73,18 @@ async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
     import psycopg
 
     conninfo = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    query = str(_SINCE.compile(dialect=db.engine.dialect))  # `%(after)s`: psycopg's own placeholder
     async with await psycopg.AsyncConnection.connect(
         conninfo, autocommit=True, connect_timeout=5
     ) as listener:
         await listener.execute(f"LISTEN {CHANNEL}")
         cursor = await anyio.to_thread.run_sync(db.transact, latest)
-        async for _ in listener.notifies():
-            entries = await anyio.to_thread.run_sync(db.transact, partial(since, after=cursor))
-            if entries:
-                cursor = entries[-1][0]
-                yield entries
+        while True:
+            # Wait for a notification (or a second: one that came while the last read ran may have
+            # been answered by it, or not), then read on the listening connection itself.
+            async for _ in listener.notifies(timeout=1.0, stop_after=1):
+                pass
+            rows = await (await listener.execute(query, {"after": cursor})).fetchall()
+            if rows:
+                cursor = rows[-1][0]
+                yield [(row[0], row[1], row[2]) for row in rows]
