@@ -1,4 +1,4 @@
-"""The `passgate` command: serve, migrate, doctor, keys, user, cert."""
+"""The `passgate` command: serve, migrate, doctor, keys, user, audit, cert."""
 
 from __future__ import annotations
 
@@ -255,6 +255,31 @@ def user_unflag(credential_id: str) -> None:
 
     _admin("clear_flag", b64url_decode(credential_id, field="credential_id"))
     typer.echo("Credential cleared.")
+
+
+@app.command()
+def audit(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's events.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
+) -> None:
+    """Show the audit trail: sign-ins' step-ups, sessions ended and why, device links, passkeys added,
+    flagged, unblocked or removed, each with the session that acted."""
+    from passgate.services import audit as audit_service
+
+    ctx = _context()
+    try:
+        rows = audit_service.events(ctx, user, limit)  # type: ignore[arg-type]
+    except PassgateError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("time (UTC)\tuser\tevent\tsession\tdetails")
+    for row in rows:
+        at = datetime.datetime.fromtimestamp(row.pop("at"), datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        who = row.pop("user_name") or row.pop("user_id") or "-"
+        row.pop("user_id", None)
+        kind, session = row.pop("kind"), row.pop("session_id") or "-"
+        details = " ".join(f"{key}={value}" for key, value in row.items() if value not in (None, ""))
+        typer.echo(f"{at}\t{who}\t{kind}\t{session[:12]}\t{details}")
 
 
 @app.command()
