@@ -106,7 +106,7 @@ PAGE: dict[str, dict[str, str]] = {
         "warning_fix": "Add a phone or another device",
         "device_title": "Add a phone or another device",
         "device_intro": (
-            "Create a one-time link, then open it on the other device (scan the QR code, or type the three "
+            "Create a one-time link, then open it on the other device (scan the QR code, or type the six "
             "words there) to save a passkey on it."
         ),
         "device_create": "Create a device link",
@@ -133,6 +133,14 @@ PAGE: dict[str, dict[str, str]] = {
         "session_end": "Sign out",
         "session_end_label": "Sign out {device}",
         "sessions_end_all": "Sign out everywhere",
+        "links_title": "Device links not used yet",
+        "links_intro": "Anyone with one of these links can add a passkey to your account until it expires.",
+        "links_by_this": "made on this device",
+        "links_by_other": "made on another of your devices",
+        "links_by_admin": "made by an administrator",
+        "links_details": "{by} {when} · expires {expires}",
+        "links_revoke": "Revoke",
+        "links_revoke_label": "Revoke the device link made {when}",
         "profile_title": "Your name",
         "profile_display_label": "Display name",
         "profile_display_hint": "Shown by your passkeys and to the sites you sign in to.",
@@ -146,8 +154,8 @@ PAGE: dict[str, dict[str, str]] = {
             "once, for 24 hours. Create a new one on a device where you are signed in (Your account → Add a "
             "phone or another device)."
         ),
-        "landing_words_label": "The three words from your other device",
-        "landing_words_hint": "For example: apple.river.stone",
+        "landing_words_label": "The six words from your other device",
+        "landing_words_hint": "For example: apple.river.stone.cloud.lamp.tiger",
         "landing_words_button": "Continue",
         "landing_go_account": "Go to your account",
         # self-test
@@ -207,8 +215,14 @@ SCRIPT: dict[str, dict[str, str]] = {
         "link_copied": "Link copied.",
         "link_copy_failed": "Copy did not work; select the link and copy it yourself.",
         "link_expires": "Works once, until {when}.",
-        "confirm_remove": "Remove the passkey “{name}”? You can no longer sign in with it.",
-        "confirm_end_all": "Sign out on every device, including this one?",
+        "confirm_remove": (
+            "Remove the passkey “{name}”? You can no longer sign in with it, every device signed in with "
+            "it is signed out, and unused device links stop working."
+        ),
+        "confirm_end_all": (
+            "Sign out on every device, including this one? Unused device links stop working too."
+        ),
+        "link_revoked": "That device link no longer works.",
         "confirm_yes_remove": "Remove",
         "confirm_unblock": (
             "Unblock “{name}”? It was blocked because its sign-in counter went backwards, which can mean "
@@ -273,7 +287,7 @@ SCRIPT: dict[str, dict[str, str]] = {
             "This device link can't be used: it has expired, was already used, or was mistyped. Device links "
             "work once, for 24 hours. Ask for a new one."
         ),
-        "code_token_required": "Open the link from your other device, or type its three words.",
+        "code_token_required": "Open the link from your other device, or type its six words.",
         "code_not_authenticated": "You are not signed in (any more). Sign in again.",
         "code_session_ended": "Your session has ended. Sign in again.",
         "code_rate_limited": "Too many attempts. Wait a minute and try again.",

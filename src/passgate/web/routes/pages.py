@@ -20,9 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from passgate.ceremony.encoding import b64url_encode
 from passgate.config import Settings
 from passgate.errors import NotAuthenticated
-from passgate.services import credentials
+from passgate.services import credentials, stepup
 from passgate.services.return_url import safe_return_url
 from passgate.services.sessions import Current
+from passgate.services.stepup import Action
 from passgate.store.database import now
 from passgate.web import useragent
 from passgate.web.deps import Ctx, MaybeSignedIn
@@ -152,7 +153,11 @@ async def account(request: Request, ctx: Ctx, current: MaybeSignedIn) -> Respons
         "account.html",
         page="account",
         me=current,
-        config={"credentialIds": [key["id"] for key in parts["passkeys"]]},
+        config={
+            "credentialIds": [key["id"] for key in parts["passkeys"]],
+            # prefetch creation options only when they will be given (else the click asks for a check)
+            "canAddPasskey": stepup.allows(ctx, current, Action.ADD_PASSKEY),
+        },
         welcome=request.query_params.get("welcome") == "1",
         device_entry_url=f"{ctx.settings.public_url}/device",
         **parts,
@@ -185,7 +190,17 @@ async def _account_parts(request: Request, ctx: Ctx, current: Current) -> dict[s
     elif passkeys and not any(key["backup_eligible"] for key in passkeys):
         warning = "device_bound"
     groups = info["user"].get("groups") or []
-    return {"passkeys": passkeys, "sessions": sessions, "warning": warning, "groups": groups}
+    links = [_link_view(item, t) for item in info["device_links"]]
+    return {"passkeys": passkeys, "sessions": sessions, "warning": warning, "groups": groups, "links": links}
+
+
+def _link_view(item: Mapping[str, Any], t: Mapping[str, str]) -> dict[str, Any]:
+    if item["created_by"] == "admin":
+        by = t["links_by_admin"]
+    else:
+        by = t["links_by_this"] if item["by_this_session"] else t["links_by_other"]
+    expires = datetime.fromisoformat(item["expires_at"]).strftime("%Y-%m-%d %H:%M UTC")
+    return {"id": item["link_id"], "by": by, "created": ago(item["created_at"], t), "expires": expires}
 
 
 def _passkey_view(
@@ -251,7 +266,7 @@ def ago(iso: str | None, t: Mapping[str, str]) -> str:
 @router.get("/device", response_class=HTMLResponse)
 async def device(request: Request, current: MaybeSignedIn) -> HTMLResponse:
     """Where a device link (`GET /auth/{word.word.word}`) lands: save a passkey on this device and sign in.
-    Without a link, the person can type the three words."""
+    Without a link, the person can type the six words."""
     link = request.query_params.get("link")
     return _page(
         request,

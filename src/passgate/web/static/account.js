@@ -38,7 +38,7 @@ async function refresh() {
     return;
   }
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-  for (const id of ["warnings", "passkeys", "sessions"]) {
+  for (const id of ["warnings", "passkeys", "sessions", "device-links"]) {
     const replacement = fresh.getElementById(id);
     if (replacement) $(id).replaceWith(document.adoptNode(replacement));
   }
@@ -59,7 +59,8 @@ async function change(button, work) {
       await work();
     } catch (error) {
       showProblem(error);
-      if (error instanceof ApiError && ["credential_not_found", "session_not_found"].includes(error.code)) {
+      const gone = ["credential_not_found", "session_not_found", "link_not_found"];
+      if (error instanceof ApiError && gone.includes(error.code)) {
         await refresh();
       }
     }
@@ -181,6 +182,16 @@ async function createDeviceLink(button) {
     say("");
     $("device-url").focus();
     $("device-url").select();
+    await refresh(); // the new link is listed with the others, revocable
+  });
+}
+
+async function revokeLink(card, button) {
+  await change(button, async () => {
+    await withStepUp(() => api("/auth/revoke-device-link", { link_id: card.dataset.linkId }));
+    await refresh();
+    say(t("link_revoked"));
+    focusHeading("device-title");
   });
 }
 
@@ -232,6 +243,7 @@ document.querySelector("main").addEventListener("click", (event) => {
     unblock: () => unblockPasskey(card, button),
     "end-session": () => endSession(card, button),
     "end-all": () => endAll(button),
+    "revoke-link": () => revokeLink(card, button),
   };
   actions[button.dataset.action]?.();
 });
@@ -249,5 +261,5 @@ $("device-create").addEventListener("click", () => createDeviceLink($("device-cr
 $("device-copy").addEventListener("click", copyLink);
 $("profile-form").addEventListener("submit", saveDisplayName);
 
-addOptions.warm();
+if (config.canAddPasskey) addOptions.warm();
 signalAccepted();

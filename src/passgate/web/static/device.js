@@ -1,4 +1,4 @@
-// The add-a-device landing: check the link (or the three words typed here), then save a passkey on this
+// The add-a-device landing: check the link (or the six words typed here), then save a passkey on this
 // device and sign in. The creation options are fetched once the link checks out, ahead of the click.
 import { $, busy, clearProblem, config, say, setSignedIn, showProblem, t } from "/static/ui.js";
 import { ApiError, api, createPasskey, Prefetch, signalAcceptedAfterSignIn } from "/static/webauthn.js";
