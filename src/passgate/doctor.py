@@ -53,7 +53,8 @@ def run_checks(echo: Echo) -> bool:
         ),
     ]
     checks.append(_database_check(settings))
-    checks.extend(_name_clash_checks(settings))
+    if checks[-1][1]:  # the database answered
+        checks.extend(_name_clash_checks(settings))
     checks.append(_keys_check(settings))
     ok = True
     echo("Checks:")
