@@ -126,3 +126,22 @@ async def replay(passkeys: Passkeys, raw_id: bytes) -> httpx.Response:
     options = await passkeys.login_options()
     assertion = stray.get(options, origin=ORIGIN, raw_id_override=raw_id, id_override=b64url_encode(raw_id))
     return await passkeys.post("/auth/login/finish", assertion)
+
+
+async def test_decoys_on_both_databases(tmp_path: Path, database_url: str) -> None:
+    ctx = Context.build(make_settings(tmp_path, database_url=database_url))
+    ctx.db.migrate()
+    try:
+        async with app_client(ctx) as http:
+            name = unique_name("real")
+            knobs = {"credential_id_length": 24, "transports": ["ble", "usb"]}
+            assert (await Passkeys(http, fresh()).register(name, **knobs)).status_code == 200
+            await http.post("/auth/logout")
+            real = shape(await allow_list(http, name))
+            decoy = await allow_list(http, unique_name("nobody"))
+            # PostgreSQL's database is shared by the run: the decoy is some account's shape there.
+            assert real == ((24, ("ble", "usb")),) and len(decoy) >= 1
+            if database_url.startswith("sqlite"):
+                assert shape(decoy) == real
+    finally:
+        ctx.db.dispose()

@@ -80,6 +80,7 @@ def _shown(value: str) -> str:
     return " ".join(unicodedata.normalize("NFC", value).split())
 
 
+@functools.lru_cache(maxsize=4096)  # a named sign-in computes it per request; PRECIS costs ~80 µs
 def _key(shown: str, *, refuse: str | None) -> str:
     forms: list[str] = []
     for part in shown.split(" "):
@@ -98,7 +99,7 @@ def _key(shown: str, *, refuse: str | None) -> str:
 
 def skeleton(text: str) -> str:
     """UTS #39 §4 skeleton: NFD, each character mapped to its prototype, NFD again (to a fixed point)."""
-    prototypes = _prototypes()
+    prototypes = _PROTOTYPES
     current = unicodedata.normalize("NFD", text)
     for _ in range(4):  # the data is idempotent up to the relabelling in `_prototypes`: 2 rounds suffice
         mapped = unicodedata.normalize("NFD", "".join(prototypes.get(char, char) for char in current))
@@ -108,7 +109,6 @@ def skeleton(text: str) -> str:
     return current
 
 
-@functools.cache
 def _prototypes() -> dict[str, str]:
     """Source character → prototype, rebuilt from `confusable-homoglyphs`' table of the Unicode
     confusables.txt data (UTS #39 §4). That table lists, for each `source → prototype` line, the
@@ -131,6 +131,9 @@ def _prototypes() -> dict[str, str]:
         else:
             prototypes[char] = target
     return prototypes
+
+
+_PROTOTYPES = _prototypes()  # built once at import (~40 ms), not on the first sign-in
 
 
 def _lenient(part: str) -> str:
