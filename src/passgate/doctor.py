@@ -95,7 +95,7 @@ def _name_clash_checks(settings: Settings) -> list[tuple[str, bool, str]]:
 
     database = Database(settings.sqlalchemy_url)
     try:
-        found = clashes(database)
+        found = database.transact(clashes, write=False)
     except SQLAlchemyError:  # unreachable or not migrated: the database check says so
         return []
     finally:

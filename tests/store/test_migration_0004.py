@@ -104,7 +104,7 @@ def test_existing_names_get_keys_and_clashes_are_reported(
         assert rows[later].user_key == f"alice\x1f{ids[later]}" and rows[later].disabled
     assert kept == {"credentials": [ids["alice"]], "sessions": [ids["alice"]]}  # nothing cascaded away
 
-    clashes = admin.clashes(database)
+    clashes = database.transact(admin.clashes, write=False)
     assert clashes is not None
     assert {(clash.user_name, clash.looks_like) for clash in clashes} == {
         ("alice", "Alice"),
@@ -117,7 +117,9 @@ def test_existing_names_get_keys_and_clashes_are_reported(
         admin.set_disabled(ctx, ids["alice"], False)
     assert admin.rename(ctx, ids["alice"], "alice2").user_key == "alice2"
     admin.set_disabled(ctx, "ALICE2", False)
-    assert {clash.user_name for clash in admin.clashes(database) or []} == {"\u0430lice"}
+    assert {clash.user_name for clash in database.transact(admin.clashes, write=False) or []} == {
+        "\u0430lice"
+    }
     database.dispose()
 
 

@@ -14,7 +14,7 @@ authenticators people use: a server whose people all carry security keys with 64
   spelling of one name gets one answer, and a name keeps it until the summary's weights move across
   its point (rare, as it is for a real person to add a passkey);
 * each id is HKDF-Expand(decoy key, name, position) of the copied length, its last bytes a tag
-  (HMAC of the rest) by which `login.finish` knows a decoy replayed at it (see `is_decoy`).
+  (HMAC of the rest) by which `login.finish` knows a decoy replayed at it (`is_decoy`).
 
 The decoy key comes from the *oldest* signing key: `passgate keys rotate` puts a new key first and
 keeps the old ones, so no decoy changes then (a change would mark every unknown name asked before and
@@ -74,7 +74,7 @@ class Summary:
 _SUMMARIES: dict[int, tuple[weakref.ref[Context], Summary]] = {}
 
 
-def allow_list(connection: Connection, ctx: Context, user_key: str) -> list[tuple[bytes, str]]:
+def decoy_allow_list(connection: Connection, ctx: Context, user_key: str) -> list[tuple[bytes, str]]:
     """(credential id, transports) pairs for a name with no usable account, stable per key."""
     signing_key = ctx.keys[-1]
     draw = hmac.new(_derive(signing_key, "decoy-shape"), user_key.encode(), hashlib.sha256).digest()
@@ -86,7 +86,7 @@ def allow_list(connection: Connection, ctx: Context, user_key: str) -> list[tupl
 
 
 def is_decoy(ctx: Context, credential_id: bytes) -> bool:
-    """True for an id `allow_list` made (under any configured signing key)."""
+    """True for an id `decoy_allow_list` made (under any configured signing key)."""
     if len(credential_id) < MIN_ID:
         return False
     cut = len(credential_id) - _tag_length(len(credential_id))

@@ -6,8 +6,8 @@ from sqlalchemy import Connection
 
 from passgate.errors import BadRequest
 from passgate.gate_config import GROUP_HELP, GROUP_NAME
-from passgate.services import users
 from passgate.services.context import Context
+from passgate.services.users import find
 from passgate.store import groups
 from passgate.store.records import UserRecord
 
@@ -21,7 +21,7 @@ def clean_group(name: str) -> str:
 
 
 def _user(connection: Connection, ctx: Context, user_name: str) -> UserRecord:
-    return users.require(connection, ctx, user_name)  # by canonical key (or id), like every lookup
+    return find(connection, ctx, user_name)  # any spelling of the name (its canonical key), or the id
 
 
 def add(ctx: Context, user_name: str, group: str) -> bool:

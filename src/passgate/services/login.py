@@ -19,9 +19,10 @@ from passgate.ceremony.authentication import (
 from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.errors import BadRequest, CeremonyFailed, PassgateError, SignInFailed
-from passgate.services import ceremonies, decoys, names, sessions
+from passgate.services import ceremonies, names, sessions
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
+from passgate.services.decoys import decoy_allow_list, is_decoy
 from passgate.services.sessions import Current, SignedIn
 from passgate.store import audit, credentials, users
 from passgate.store.database import now
@@ -46,7 +47,7 @@ async def begin(
         if key is not None:
             user = users.by_key(connection, ctx.tenant_id, key)
             allow = credentials.ids_for_user(connection, user.id) if user and not user.disabled else []
-            allow = allow or decoys.allow_list(connection, ctx, key)
+            allow = allow or decoy_allow_list(connection, ctx, key)
         uv = "required" if current is not None else None  # a re-check must verify the user
         options, challenge = begin_authentication(ctx.rp, allow=allow, user_verification=uv)
         state = {
@@ -90,7 +91,7 @@ def _unknown(
 ) -> SignInFailed:
     credential_id = credential_id_of(credential)
     usernameless = record.state.get("allowed") is None and record.session_id is None
-    if owned or not usernameless or decoys.is_decoy(ctx, credential_id):
+    if owned or not usernameless or is_decoy(ctx, credential_id):
         return SignInFailed(detail=failure.detail)
     return UnknownCredential(credential_id, detail=failure.detail)
 

@@ -1,5 +1,5 @@
-"""Administration (the CLI): add, list, rename, disable, delete users, set their e-mail address, and
-issue recovery links."""
+"""Administration (the CLI): add, list, disable, delete users and issue recovery links; rename them,
+set their e-mail address, report name clashes."""
 
 from __future__ import annotations
 
@@ -7,21 +7,25 @@ import secrets
 import uuid
 from dataclasses import dataclass, replace
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection
 
-from passgate.errors import BadRequest, Conflict, NotFound
+from passgate.errors import Conflict, NotFound
 from passgate.services import device_links, names
 from passgate.services.context import Context
 from passgate.services.device_links import NewLink
+from passgate.services.emails import valid_email
 from passgate.services.registration import USER_HANDLE_BYTES
 from passgate.services.sessions import Current
 from passgate.store import credentials, sessions, users
-from passgate.store.database import Database, now
+from passgate.store.database import now
 from passgate.store.records import UserRecord
 
 
-def require(connection: Connection, ctx: Context, name_or_id: str) -> UserRecord:
+def _require(connection: Connection, ctx: Context, user_name: str) -> UserRecord:
+    return find(connection, ctx, user_name)
+
+
+def find(connection: Connection, ctx: Context, name_or_id: str) -> UserRecord:
     """The account with this name (any look-alike spelling: names.user_name) or this id (as `user list`
     shows it: the only handle on an account disabled by a name clash, see `clashes`)."""
     if _is_uuid(name_or_id):
@@ -39,10 +43,6 @@ def _is_uuid(value: str) -> bool:
         return str(uuid.UUID(value)) == value
     except ValueError:
         return False
-
-
-def _taken(user_name: str) -> Conflict:
-    return Conflict(f"The name {user_name!r} is taken.", code="user_name_taken")
 
 
 def add(ctx: Context, user_name: str, display_name: str = "") -> UserRecord:
@@ -67,65 +67,6 @@ def add(ctx: Context, user_name: str, display_name: str = "") -> UserRecord:
     return ctx.db.transact(work)
 
 
-def rename(ctx: Context, name_or_id: str, new_name: str) -> UserRecord:
-    """Give an account another name (checked like a new one); also how a name clash is resolved."""
-    name = names.user_name(new_name, new=True)
-
-    def work(connection: Connection) -> UserRecord:
-        user = require(connection, ctx, name_or_id)
-        try:
-            users.rename(connection, user.id, name.shown, name.key)
-        except users.NameTaken:
-            raise _taken(name.shown) from None
-        return replace(user, user_name=name.shown, user_key=name.key)
-
-    return ctx.db.transact(work)
-
-
-def set_email(ctx: Context, name_or_id: str, address: str | None) -> str | None:
-    """Set (validated, normalised: RFC 5321/6531 syntax, domain in IDNA form) or clear (None) the address
-    sent as `Remote-Email`. The gate sees the change within `PASSGATE_REVOCATION_WINDOW` seconds."""
-    email = _valid_email(address) if address is not None else None
-    ctx.db.transact(
-        lambda connection: users.set_email(connection, require(connection, ctx, name_or_id).id, email)
-    )
-    return email
-
-
-def _valid_email(address: str) -> str:
-    try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise BadRequest(f"{address!r} is not an e-mail address: {exc}", code="invalid_email") from None
-
-
-@dataclass(frozen=True, slots=True)
-class Clash:
-    user_id: str
-    user_name: str
-    looks_like: str | None  # the account that holds the key, when there is one
-
-
-def clashes(db: Database) -> list[Clash] | None:
-    """Accounts whose stored key is not the key of their name: left by the 0004 migration when two
-    existing names became one (the later account is disabled until renamed), or by newer Unicode data.
-    None when the schema has no keys yet."""
-
-    def work(connection: Connection) -> list[Clash] | None:
-        rows = users.names_and_keys(connection)
-        if rows is None:
-            return None
-        holders = {(tenant, key): name for _id, tenant, name, key in rows}
-        found = []
-        for user_id, tenant, name, key in rows:
-            expected = names.stored_key(name)
-            if key != expected:
-                found.append(Clash(user_id, name, holders.get((tenant, expected))))
-        return found
-
-    return db.transact(work, write=False)
-
-
 def listing(ctx: Context) -> list[tuple[UserRecord, int]]:
     def work(connection: Connection) -> list[tuple[UserRecord, int]]:
         return [
@@ -137,10 +78,10 @@ def listing(ctx: Context) -> list[tuple[UserRecord, int]]:
 
 
 def set_disabled(ctx: Context, user_name: str, disabled: bool) -> None:
-    """Disable (ending every session at once) or enable an account (not one whose name clashes)."""
+    """Disable (ending every session at once) or enable an account."""
 
     def work(connection: Connection) -> None:
-        user = require(connection, ctx, user_name)
+        user = _require(connection, ctx, user_name)
         if not disabled and user.user_key != names.stored_key(user.user_name):
             raise Conflict(
                 f"{user.user_name!r} looks like another account's name: rename it first "
@@ -155,14 +96,14 @@ def set_disabled(ctx: Context, user_name: str, disabled: bool) -> None:
 
 
 def delete(ctx: Context, user_name: str) -> None:
-    ctx.db.transact(lambda connection: users.remove(connection, require(connection, ctx, user_name).id))
+    ctx.db.transact(lambda connection: users.remove(connection, _require(connection, ctx, user_name).id))
 
 
 def recovery_link(ctx: Context, user_name: str) -> NewLink:
     """A single-use device-addition link, for someone who lost every passkey."""
     return ctx.db.transact(
         lambda connection: device_links.issue(
-            connection, ctx, require(connection, ctx, user_name), created_by="admin"
+            connection, ctx, _require(connection, ctx, user_name), created_by="admin"
         )
     )
 
@@ -177,3 +118,57 @@ async def set_display_name(ctx: Context, current: Current, display_name: str) ->
     cleaned = names.clean(display_name, field="display_name", required=False) or current.user.user_name
     await ctx.db.run(lambda connection: users.set_display_name(connection, current.user.id, cleaned))
     return replace(current.user, display_name=cleaned)
+
+
+def _taken(user_name: str) -> Conflict:
+    return Conflict(f"The name {user_name!r} is taken.", code="user_name_taken")
+
+
+def rename(ctx: Context, name_or_id: str, new_name: str) -> UserRecord:
+    """Give an account another name (checked like a new one); also how a name clash is resolved."""
+    name = names.user_name(new_name, new=True)
+
+    def work(connection: Connection) -> UserRecord:
+        user = find(connection, ctx, name_or_id)
+        try:
+            users.rename(connection, user.id, name.shown, name.key)
+        except users.NameTaken:
+            raise _taken(name.shown) from None
+        return replace(user, user_name=name.shown, user_key=name.key)
+
+    return ctx.db.transact(work)
+
+
+def set_email(ctx: Context, name_or_id: str, address: str | None) -> str | None:
+    """Set (validated, normalised) or clear (None) the address sent as `Remote-Email`. The gate sees the
+    change within `PASSGATE_REVOCATION_WINDOW` seconds."""
+    email = valid_email(address) if address is not None else None
+
+    def work(connection: Connection) -> None:
+        users.set_email(connection, find(connection, ctx, name_or_id).id, email)
+
+    ctx.db.transact(work)
+    return email
+
+
+@dataclass(frozen=True, slots=True)
+class Clash:
+    user_id: str
+    user_name: str
+    looks_like: str | None  # the name of the account that holds the key, when there is one
+
+
+def clashes(connection: Connection) -> list[Clash] | None:
+    """Accounts whose stored key is not the key of their name: left by the 0004 migration when two
+    existing names became one (the later account is disabled until renamed), or by newer Unicode data.
+    None when the schema has no keys yet (`passgate doctor` before `migrate`)."""
+    rows = users.names_and_keys(connection)
+    if rows is None:
+        return None
+    holders = {(tenant, key): name for _id, tenant, name, key in rows}
+    found = []
+    for user_id, tenant, name, key in rows:
+        expected = names.stored_key(name)
+        if key != expected:
+            found.append(Clash(user_id, name, holders.get((tenant, expected))))
+    return found
