@@ -177,7 +177,7 @@ def test_user_add_list_disable_enable_delete(data_dir: Path) -> None:
     assert re.search(r"http://localhost:8000/auth/\w+\.\w+\.\w+", added.output)
 
     listed = run("user", "list")
-    assert re.search(rf"^{name}\t[0-9a-f-]{{36}}\t0 passkey\(s\)\tactive$", listed.output, re.MULTILINE)
+    assert re.search(rf"^{name}\t[0-9a-f-]{{36}}\t0 passkey\(s\)\tactive\t-$", listed.output, re.MULTILINE)
     assert run("user", "add", name).exit_code == 1  # taken
 
     assert run("user", "disable", name).exit_code == 0

@@ -16,7 +16,11 @@ from passgate.errors import ConfigError, PassgateError
 
 app = typer.Typer(help="Passgate: a self-hosted passkey server.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Session signing keys: the first signs, all verify.", no_args_is_help=True)
-user_app = typer.Typer(help="Accounts: add, list, disable, delete, recovery links.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Accounts: add, list, rename, e-mail, disable, delete, recovery links. NAME is a user name "
+    "(any spelling of it: case and look-alike letters do not matter) or a user id from `user list`.",
+    no_args_is_help=True,
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(user_app, name="user")
 group_app = typer.Typer(help="Group memberships (forward-auth rules, Remote-Groups).", no_args_is_help=True)
@@ -169,18 +173,41 @@ def user_add(
     name: str, display_name: Annotated[str, typer.Option(help="Shown by authenticators.")] = ""
 ) -> None:
     """Create an account without a passkey, and print a link to register its first one."""
-    _admin("add", name, display_name)
-    typer.echo(f"User {name} created.")
+    user = _admin("add", name, display_name)
+    typer.echo(f"User {user.user_name} created.")  # type: ignore[attr-defined]
     user_link(name)
 
 
 @user_app.command("list")
 def user_list() -> None:
-    """List accounts with their passkey count."""
+    """List accounts with their passkey count and e-mail address."""
     rows = _admin("listing")
     for user, count in rows:  # type: ignore[attr-defined]
         state = "disabled" if user.disabled else "active"
-        typer.echo(f"{user.user_name}\t{user.id}\t{count} passkey(s)\t{state}")
+        typer.echo(f"{user.user_name}\t{user.id}\t{count} passkey(s)\t{state}\t{user.email or '-'}")
+
+
+@user_app.command("rename")
+def user_rename(name: str, new_name: str) -> None:
+    """Give an account another name (checked like a new one). Resolves a name clash left by an upgrade."""
+    user = _admin("rename", name, new_name)
+    typer.echo(f"User {user.id} is now {user.user_name}.")  # type: ignore[attr-defined]
+
+
+@user_app.command("email")
+def user_email(
+    name: str,
+    address: Annotated[str | None, typer.Argument(help="The address apps get as Remote-Email.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the address.")] = False,
+) -> None:
+    """Set the address the forward-auth gate sends as Remote-Email (only ever one set here)."""
+    if clear == (address is not None):
+        typer.secho("Give an ADDRESS, or --clear (not both).", fg="red", err=True)
+        raise typer.Exit(2)
+    email = _admin("set_email", name, address)
+    typer.echo(
+        f"{name}: Remote-Email {email}." if email else f"{name}: no e-mail address (Remote-Email empty)."
+    )
 
 
 @user_app.command("disable")

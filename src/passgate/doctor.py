@@ -53,6 +53,8 @@ def run_checks(echo: Echo) -> bool:
         ),
     ]
     checks.append(_database_check(settings))
+    if checks[-1][1]:  # the database answered
+        checks.extend(_name_clash_checks(settings))
     checks.append(_keys_check(settings))
     ok = True
     echo("Checks:")
@@ -82,3 +84,28 @@ def _keys_check(settings: Settings) -> tuple[str, bool, str]:
     if path.exists():
         return ("signing keys", True, f"read from {path}")
     return ("signing keys", True, f"will be generated into {path} on first start")
+
+
+def _name_clash_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    """Accounts whose names became look-alikes of others' names (the upgrade to canonical user names)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from passgate.services.users import clashes
+    from passgate.store.database import Database
+
+    database = Database(settings.sqlalchemy_url)
+    try:
+        found = database.transact(clashes, write=False)
+    except SQLAlchemyError:  # unreachable or not migrated: the database check says so
+        return []
+    finally:
+        database.dispose()
+    if not found:
+        return [("one name, one person", True, "no user name looks like another")] if found == [] else []
+    detail = "; ".join(
+        f"{clash.user_name!r} (id {clash.user_id}) looks like {clash.looks_like or 'another name'!r}"
+        for clash in found
+    )
+    return [
+        ("one name, one person", False, f"{detail}: disabled until renamed (passgate user rename ID NEW)")
+    ]

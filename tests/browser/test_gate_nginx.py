@@ -42,7 +42,7 @@ async def test_protected_url_sign_in_and_arrive(
         headers = dict(echoed["headers"])
         assert echoed["path"] == "/reports/weekly?team=ops"
         assert headers["remote-user"] == "grace@example.com"
-        assert headers["remote-email"] == "grace@example.com"
+        assert headers.get("remote-email", "") == ""  # a name like an address is no address: none set
         assert headers["x-auth-user-id"]
         assert "passgate=" not in headers.get("cookie", "")
     finally:

@@ -40,11 +40,13 @@ def _name() -> str:
 
 
 def _user(db: Database, name: str | None = None, tenant: str = BUILTIN_TENANT) -> UserRecord:
+    name = name or _name()
     return db.transact(
         lambda c: users.create(
             c,
             tenant_id=tenant,
-            user_name=name or _name(),
+            user_name=name,
+            user_key=name,  # the store keeps the key it is given (services/names.py computes it)
             display_name="Someone",
             user_handle=secrets.token_bytes(32),
             at=time.time(),
@@ -120,12 +122,12 @@ def test_user_names_are_unique_per_tenant(db: Database) -> None:
     with pytest.raises(users.NameTaken):
         _user(db, name)
     # The failed insert rolled back only its savepoint: the transaction stays usable.
-    assert db.transact(lambda c: users.by_name(c, BUILTIN_TENANT, name)) == first
+    assert db.transact(lambda c: users.by_key(c, BUILTIN_TENANT, name)) == first
     other = _user(db, name, tenant=OTHER_TENANT)  # same name in another tenant is fine
     assert other.id != first.id
-    assert db.transact(lambda c: users.by_name(c, OTHER_TENANT, name)) == other
-    assert db.transact(lambda c: users.name_exists(c, BUILTIN_TENANT, name))
-    assert not db.transact(lambda c: users.name_exists(c, BUILTIN_TENANT, name + "x"))
+    assert db.transact(lambda c: users.by_key(c, OTHER_TENANT, name)) == other
+    assert db.transact(lambda c: users.key_exists(c, BUILTIN_TENANT, name))
+    assert not db.transact(lambda c: users.key_exists(c, BUILTIN_TENANT, name + "x"))
 
 
 def test_name_taken_inside_a_larger_transaction_keeps_earlier_writes(db: Database) -> None:
@@ -135,15 +137,27 @@ def test_name_taken_inside_a_larger_transaction_keeps_earlier_writes(db: Databas
 
     def work(c: Connection) -> None:
         users.create(
-            c, tenant_id=BUILTIN_TENANT, user_name=kept, display_name="", user_handle=b"h" * 32, at=1.0
+            c,
+            tenant_id=BUILTIN_TENANT,
+            user_name=kept,
+            user_key=kept,
+            display_name="",
+            user_handle=b"h" * 32,
+            at=1.0,
         )
         with pytest.raises(users.NameTaken):
             users.create(
-                c, tenant_id=BUILTIN_TENANT, user_name=name, display_name="", user_handle=b"i" * 32, at=1.0
+                c,
+                tenant_id=BUILTIN_TENANT,
+                user_name=name,
+                user_key=name,
+                display_name="",
+                user_handle=b"i" * 32,
+                at=1.0,
             )
 
     db.transact(work)
-    assert db.transact(lambda c: users.by_name(c, BUILTIN_TENANT, kept)) is not None
+    assert db.transact(lambda c: users.by_key(c, BUILTIN_TENANT, kept)) is not None
 
 
 def test_user_visits_disable_and_remove_cascade(db: Database) -> None:

@@ -16,6 +16,7 @@ def test_memberships(database_url: str) -> None:
                 c,
                 tenant_id=BUILTIN_TENANT,
                 user_name=f"g-{id(c)}",
+                user_key=f"g-{id(c)}",
                 display_name="G",
                 user_handle=b"h" * 8,
                 at=1.0,

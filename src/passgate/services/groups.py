@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from passgate.errors import BadRequest, NotFound
+from passgate.errors import BadRequest
 from passgate.gate_config import GROUP_HELP, GROUP_NAME
 from passgate.services import revocation
 from passgate.services.context import Context
-from passgate.store import groups, users
+from passgate.services.users import find
+from passgate.store import groups
 from passgate.store.records import UserRecord
 
 
@@ -21,10 +22,7 @@ def clean_group(name: str) -> str:
 
 
 def _user(connection: Connection, ctx: Context, user_name: str) -> UserRecord:
-    user = users.by_name(connection, ctx.tenant_id, user_name)
-    if user is None:
-        raise NotFound(f"No user named {user_name!r}.", code="user_not_found")
-    return user
+    return find(connection, ctx, user_name)  # any spelling of the name (its canonical key), or the id
 
 
 def add(ctx: Context, user_name: str, group: str) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from typing import Any
 
@@ -24,6 +22,7 @@ from passgate.errors import BadRequest, CeremonyFailed, PassgateError, SignInFai
 from passgate.services import ceremonies, names, revocation, sessions
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
+from passgate.services.decoys import decoy_allow_list, is_decoy
 from passgate.services.sessions import Current, SignedIn
 from passgate.store import audit, credentials, users
 from passgate.store.database import now
@@ -41,18 +40,18 @@ async def begin(
     unknown, so the answer never tells whether an account exists (W3C WebAuthn L3 §14.6.2).
     With a signed-in session, finishing refreshes that session (the step-up re-check).
     """
-    cleaned = names.clean(user_name, field="user_name") if user_name else None
+    key = names.user_name(user_name, new=False).key if user_name else None
 
     def work(connection: Connection) -> dict[str, Any]:
         allow: list[tuple[bytes, str]] = []
-        if cleaned is not None:
-            user = users.by_name(connection, ctx.tenant_id, cleaned)
+        if key is not None:
+            user = users.by_key(connection, ctx.tenant_id, key)
             allow = credentials.ids_for_user(connection, user.id) if user and not user.disabled else []
-            allow = allow or [(_decoy_credential_id(ctx, cleaned), DECOY_TRANSPORTS)]
+            allow = allow or decoy_allow_list(connection, ctx, key)
         uv = "required" if current is not None else None  # a re-check must verify the user
         options, challenge = begin_authentication(ctx.rp, allow=allow, user_verification=uv)
         state = {
-            "allowed": [b64url_encode(credential_id) for credential_id, _ in allow] if cleaned else None,
+            "allowed": [b64url_encode(credential_id) for credential_id, _ in allow] if key else None,
             "require_uv": ctx.rp.require_user_verification or current is not None,
             "origin": client.origin,
         }
@@ -63,27 +62,6 @@ async def begin(
         return options
 
     return await ctx.db.run(work)
-
-
-DECOY_TRANSPORTS = "hybrid,internal"  # what a synced platform passkey reports: a decoy must look real
-
-
-DECOY_PART = 16  # a decoy id is a 16-byte seed and a 16-byte tag over it: the server can tell it is a decoy
-
-
-def _decoy_credential_id(ctx: Context, user_name: str) -> bytes:
-    seed = hmac.new(ctx.derived_key("decoy-credential"), user_name.encode(), hashlib.sha256).digest()
-    return seed[:DECOY_PART] + _decoy_tag(ctx, seed[:DECOY_PART])
-
-
-def _decoy_tag(ctx: Context, seed: bytes) -> bytes:
-    return hmac.new(ctx.derived_key("decoy-credential-tag"), seed, hashlib.sha256).digest()[:DECOY_PART]
-
-
-def _is_decoy(ctx: Context, credential_id: bytes) -> bool:
-    if len(credential_id) != 2 * DECOY_PART:
-        return False
-    return hmac.compare_digest(credential_id[DECOY_PART:], _decoy_tag(ctx, credential_id[:DECOY_PART]))
 
 
 class UnknownCredential(SignInFailed):
@@ -113,7 +91,7 @@ def _unknown(
 ) -> SignInFailed:
     credential_id = credential_id_of(credential)
     usernameless = record.state.get("allowed") is None and record.session_id is None
-    if owned or not usernameless or _is_decoy(ctx, credential_id):
+    if owned or not usernameless or is_decoy(ctx, credential_id):
         return SignInFailed(detail=failure.detail)
     return UnknownCredential(credential_id, detail=failure.detail)
 

@@ -32,22 +32,23 @@ async def begin(ctx: Context, *, user_name: str, display_name: str, client: Clie
         raise Forbidden(
             "Sign-up is closed here. Ask an administrator for an invitation link.", code="signup_closed"
         )
-    user_name = names.clean(user_name, field="user_name")
-    display_name = names.clean(display_name, field="display_name", required=False) or user_name
+    name = names.user_name(user_name, new=True)  # shown as typed; unique by its key (look-alikes too)
+    display_name = names.clean(display_name, field="display_name", required=False) or name.shown
     user_handle = secrets.token_bytes(USER_HANDLE_BYTES)
     options, challenge = begin_registration(
-        ctx.rp, user_handle=user_handle, user_name=user_name, display_name=display_name, exclude=[]
+        ctx.rp, user_handle=user_handle, user_name=name.shown, display_name=display_name, exclude=[]
     )
     state = {
-        "user_name": user_name,
+        "user_name": name.shown,
+        "user_key": name.key,
         "display_name": display_name,
         "user_handle": b64url_encode(user_handle),
         "origin": client.origin,
     }
 
     def work(connection: Connection) -> None:
-        if users.name_exists(connection, ctx.tenant_id, user_name):
-            raise _name_taken(user_name)
+        if users.key_exists(connection, ctx.tenant_id, name.key):
+            raise _name_taken(name.shown)
         ceremonies.issue(connection, ctx, challenge=challenge, purpose="register", state=state)
 
     await ctx.db.run(work)
@@ -67,6 +68,7 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) ->
                 connection,
                 tenant_id=ctx.tenant_id,
                 user_name=str(state["user_name"]),
+                user_key=str(state["user_key"]),
                 display_name=str(state["display_name"]),
                 user_handle=b64url_decode(state["user_handle"]),
                 at=now(),

@@ -59,8 +59,12 @@ class Known:
 
 
 def identity_headers(current: Current, group_names: list[str]) -> Headers:
-    """`x-auth-user-id`, `Remote-User`, `Remote-Name`, `Remote-Email` (the name when it is an address,
-    else empty), `Remote-Groups`. Values are UTF-8; names were cleaned of control characters when stored."""
+    """`x-auth-user-id`, `Remote-User`, `Remote-Name`, `Remote-Email`, `Remote-Groups`. Values are UTF-8;
+    names were cleaned of control characters when stored.
+
+    `Remote-Email` is the address an administrator set (`passgate user email`), else empty: never the
+    user name, even one that looks like an address, since nobody checked that its holder owns it and
+    apps match addresses case-insensitively (`Alice@Example.com` must not open alice's app account)."""
     user = current.user
     headers = [
         (b"x-auth-user-id", user.id.encode()),
@@ -68,7 +72,7 @@ def identity_headers(current: Current, group_names: list[str]) -> Headers:
         (b"remote-name", _value(user.display_name or user.user_name)),
     ]
     # Always present, empty when unknown: some proxies pass a placeholder on for a missing header.
-    headers.append((b"remote-email", _value(user.user_name) if EMAIL.match(user.user_name) else b""))
+    headers.append((b"remote-email", _value(user.email) if user.email else b""))
     headers.append((b"remote-groups", ",".join(group_names).encode()))
     headers.append((b"cache-control", b"no-store"))
     return tuple(headers)

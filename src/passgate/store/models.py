@@ -45,11 +45,19 @@ class Tenant(Base):
 
 
 class User(Base):
+    """`user_name` is shown as typed; `user_key` (its canonical form, services/names.py) is what is
+    unique per tenant. `email` is only ever an address an administrator set (`Remote-Email`)."""
+
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("tenant_id", "user_name", name="uq_users_tenant_name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_name", name="uq_users_tenant_name"),
+        Index("uq_users_tenant_key", "tenant_id", "user_key", unique=True),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     user_name: Mapped[str] = mapped_column(String(200))
+    user_key: Mapped[str] = mapped_column(String(300), server_default="")
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     display_name: Mapped[str] = mapped_column(String(200))
     user_handle: Mapped[bytes] = mapped_column(LargeBinary(64), unique=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)

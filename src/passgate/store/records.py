@@ -17,6 +17,8 @@ class UserRecord:
     created_at: float
     last_seen_at: float | None
     visits: int
+    user_key: str = ""  # unique per tenant: the canonical form of user_name (services/names.py)
+    email: str | None = None  # set by an administrator; the only source of `Remote-Email`
 
 
 @dataclass(frozen=True, slots=True)

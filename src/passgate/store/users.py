@@ -1,10 +1,11 @@
-"""Users: one row per account, unique name per tenant, an opaque random user handle."""
+"""Users: one row per account, a unique key per tenant (the canonical form of the name, computed by
+services/names.py), an opaque random user handle, an optional administrator-set e-mail address."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, RowMapping, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import users
@@ -12,7 +13,7 @@ from passgate.store.records import UserRecord
 
 
 class NameTaken(Exception):
-    """The user name is already used in this tenant."""
+    """The user name's key is already used in this tenant."""
 
 
 def create(
@@ -20,15 +21,18 @@ def create(
     *,
     tenant_id: str,
     user_name: str,
+    user_key: str,
     display_name: str,
     user_handle: bytes,
     at: float,
 ) -> UserRecord:
-    """Insert a user; raises NameTaken when the name exists (checked by the unique constraint)."""
+    """Insert a user; raises NameTaken when the key exists (checked by the unique index)."""
     values = {
         "id": str(uuid.uuid4()),
         "tenant_id": tenant_id,
         "user_name": user_name,
+        "user_key": user_key,
+        "email": None,
         "display_name": display_name,
         "user_handle": user_handle,
         "disabled": False,
@@ -49,16 +53,49 @@ def get(connection: Connection, user_id: str) -> UserRecord | None:
     return UserRecord(**row._mapping) if row else None
 
 
-def by_name(connection: Connection, tenant_id: str, user_name: str) -> UserRecord | None:
+_BY_KEY = select(users).where(users.c.tenant_id == bindparam("tenant"), users.c.user_key == bindparam("key"))
+
+
+def by_key(connection: Connection, tenant_id: str, user_key: str) -> UserRecord | None:
+    row = connection.execute(_BY_KEY, {"tenant": tenant_id, "key": user_key}).first()
+    return UserRecord(**row._mapping) if row else None
+
+
+def key_exists(connection: Connection, tenant_id: str, user_key: str) -> bool:
+    query = select(users.c.id).where(users.c.tenant_id == tenant_id, users.c.user_key == user_key)
+    return connection.execute(query).first() is not None
+
+
+def in_tenant(connection: Connection, tenant_id: str, user_id: str) -> UserRecord | None:
     row = connection.execute(
-        select(users).where(users.c.tenant_id == tenant_id, users.c.user_name == user_name)
+        select(users).where(users.c.tenant_id == tenant_id, users.c.id == user_id)
     ).first()
     return UserRecord(**row._mapping) if row else None
 
 
-def name_exists(connection: Connection, tenant_id: str, user_name: str) -> bool:
-    query = select(users.c.id).where(users.c.tenant_id == tenant_id, users.c.user_name == user_name)
-    return connection.execute(query).first() is not None
+def rename(connection: Connection, user_id: str, user_name: str, user_key: str) -> None:
+    """Raises NameTaken when another account holds the key."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                update(users).where(users.c.id == user_id).values(user_name=user_name, user_key=user_key)
+            )
+    except IntegrityError as exc:
+        raise NameTaken(user_name) from exc
+
+
+def set_email(connection: Connection, user_id: str, email: str | None) -> None:
+    connection.execute(update(users).where(users.c.id == user_id).values(email=email))
+
+
+def names_and_keys(connection: Connection) -> list[tuple[str, str, str, str]] | None:
+    """(id, tenant, user name, key) of every account; None before the schema has keys (doctor)."""
+    if "user_key" not in {column["name"] for column in inspect(connection).get_columns("users")}:
+        return None
+    query = select(users.c.id, users.c.tenant_id, users.c.user_name, users.c.user_key)
+    return [
+        (row[0], row[1], row[2], row[3]) for row in connection.execute(query.order_by(users.c.created_at))
+    ]
 
 
 def list_all(connection: Connection, tenant_id: str) -> list[UserRecord]:
