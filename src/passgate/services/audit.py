@@ -6,21 +6,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from passgate.errors import NotFound
+from passgate.services import users
 from passgate.services.context import Context
-from passgate.store import audit, users
+from passgate.store import audit
 
 
 def events(ctx: Context, user_name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The newest events of this tenant, or of one user (NotFound for an unknown name)."""
 
     def work(connection: Connection) -> list[dict[str, Any]]:
-        user_id = None
-        if user_name is not None:
-            user = users.by_name(connection, ctx.tenant_id, user_name)
-            if user is None:
-                raise NotFound(f"No user named {user_name!r}.", code="user_not_found")
-            user_id = user.id
+        user_id = users.find(connection, ctx, user_name).id if user_name is not None else None
         return audit.recent(connection, tenant_id=ctx.tenant_id, user_id=user_id, limit=limit)
 
     return ctx.db.transact(work, write=False)

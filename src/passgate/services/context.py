@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +20,6 @@ class Context:
     tokens: SessionTokens
     keys: list[bytes]
     tenant_id: str = BUILTIN_TENANT
-    _derived: dict[str, bytes] = field(default_factory=dict)
     # Told at once when sessions end (user id; session ids, or None for all of the user's): this
     # process's memories forget them before the next request (services/revocation.py).
     revocation_listeners: list[Callable[[str, list[str] | None], None]] = field(default_factory=list)
@@ -49,9 +46,3 @@ class Context:
     def announce_revocation(self, user_id: str, session_ids: list[str] | None) -> None:
         for listener in self.revocation_listeners:
             listener(user_id, session_ids)
-
-    def derived_key(self, purpose: str) -> bytes:
-        """A key for one purpose (e.g. decoy credential ids), derived from the current signing key."""
-        if purpose not in self._derived:
-            self._derived[purpose] = hmac.new(self.keys[0], purpose.encode(), hashlib.sha256).digest()
-        return self._derived[purpose]

@@ -21,7 +21,6 @@ The database stays the truth; losing this memory costs one read; it never decide
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import TypeVar
@@ -43,7 +42,6 @@ SIGNAL_INTERVAL = 0.005  # seconds between SQLite change checks (one PRAGMA on a
 LOG_KEPT = 3600.0  # seconds a revocation log entry is kept (every process reads it within milliseconds)
 
 MAX_ENTRIES = 20_000
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Headers = tuple[tuple[bytes, bytes], ...]
 V = TypeVar("V")
 

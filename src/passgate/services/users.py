@@ -21,10 +21,6 @@ from passgate.store.database import now
 from passgate.store.records import UserRecord
 
 
-def _require(connection: Connection, ctx: Context, user_name: str) -> UserRecord:
-    return find(connection, ctx, user_name)
-
-
 def find(connection: Connection, ctx: Context, name_or_id: str) -> UserRecord:
     """The account with this name (any look-alike spelling: names.user_name) or this id (as `user list`
     shows it: the only handle on an account disabled by a name clash, see `clashes`)."""
@@ -81,7 +77,7 @@ def set_disabled(ctx: Context, user_name: str, disabled: bool) -> None:
     """Disable (ending every session and revoking every device link at once) or enable an account."""
 
     def work(connection: Connection) -> None:
-        user = _require(connection, ctx, user_name)
+        user = find(connection, ctx, user_name)
         if not disabled and user.user_key != names.stored_key(user.user_name):
             raise Conflict(
                 f"{user.user_name!r} looks like another account's name: rename it first "
@@ -103,7 +99,7 @@ def delete(ctx: Context, user_name: str) -> None:
     """Delete an account with its passkeys, sessions and links (every process forgets its sessions)."""
 
     def work(connection: Connection) -> None:
-        user = _require(connection, ctx, user_name)
+        user = find(connection, ctx, user_name)
         revocation.end_every_session(connection, ctx, user_id=user.id, reason="user_deleted", acting=None)
         users.remove(connection, user.id)
 
@@ -114,7 +110,7 @@ def recovery_link(ctx: Context, user_name: str) -> NewLink:
     """A single-use device-addition link, for someone who lost every passkey."""
     return ctx.db.transact(
         lambda connection: device_links.issue(
-            connection, ctx, _require(connection, ctx, user_name), created_by="admin"
+            connection, ctx, find(connection, ctx, user_name), created_by="admin"
         )
     )
 
