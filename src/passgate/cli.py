@@ -256,7 +256,7 @@ def _groups(action: str, *args: str) -> object:
 
 @group_app.command("add")
 def group_add(name: str, group: str) -> None:
-    """Put user NAME in GROUP (effective at the gate within PASSGATE_REVOCATION_WINDOW seconds)."""
+    """Put user NAME in GROUP (the gate sees it at once)."""
     added = _groups("add", name, group)
     typer.echo(f"{name} is {'now' if added else 'already'} in {group.strip().lower()}.")
 
