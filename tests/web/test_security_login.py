@@ -677,6 +677,7 @@ async def test_A22_counter_not_increasing_flags_the_credential(login: Login, ali
 
     admin.clear_flag(login.ctx, alice.credential.credential_id)
     assert not flagged(login.ctx, alice)
+    assert "credential_unblocked" in audit_kinds(login.ctx)
     await login.accepted(alice, sign_count=52)
     assert credential_row(login.ctx, alice.credential.credential_id)["sign_count"] == 52
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
+from passgate.ceremony.encoding import b64url_encode
 from passgate.errors import Conflict, NotFound
 from passgate.services import device_links, names, revocation
 from passgate.services.context import Context
@@ -16,7 +17,7 @@ from passgate.services.device_links import NewLink
 from passgate.services.emails import valid_email
 from passgate.services.registration import USER_HANDLE_BYTES
 from passgate.services.sessions import Current
-from passgate.store import credentials, users
+from passgate.store import audit, credentials, users
 from passgate.store.database import now
 from passgate.store.records import UserRecord
 
@@ -116,8 +117,24 @@ def recovery_link(ctx: Context, user_name: str) -> NewLink:
 
 
 def clear_flag(ctx: Context, credential_id: bytes) -> None:
-    if not ctx.db.transact(lambda connection: credentials.clear_flag(connection, credential_id)):
-        raise NotFound("No such credential.", code="credential_not_found")
+    """Unblock a passkey flagged after a sign-count regression (an administrator's decision; audited)."""
+
+    def work(connection: Connection) -> None:
+        stored = credentials.get(connection, credential_id)
+        if stored is None or stored.tenant_id != ctx.tenant_id:
+            raise NotFound("No such credential.", code="credential_not_found")
+        credentials.clear_flag(connection, credential_id)
+        audit.record(
+            connection,
+            tenant_id=ctx.tenant_id,
+            user_id=stored.user_id,
+            kind="credential_unblocked",
+            at=now(),
+            credential_id=b64url_encode(credential_id),
+            by="admin",
+        )
+
+    ctx.db.transact(work)
 
 
 async def set_display_name(ctx: Context, current: Current, display_name: str) -> UserRecord:
