@@ -20,34 +20,7 @@ from pathlib import Path
 
 from common import machine, scratch_postgres  # also puts tests/ on the path
 
-from revoking import measure
-from servers import free_port, start_passgate
-
-LONG_WINDOW = {"PASSGATE_REVOCATION_WINDOW": "300"}
-
-
-def sqlite(trials: int) -> str:
-    with start_passgate(Path(tempfile.mkdtemp()), env=LONG_WINDOW, workers=2) as server:
-        return measure(server.url, [server.url], server.url, trials).summary()
-
-
-def postgres(url: str, trials: int) -> str:
-    port_a, port_b = free_port(), free_port()
-    origin = f"http://localhost:{port_a}"
-    root = Path(tempfile.mkdtemp())
-    with scratch_postgres(url) as database:
-        env = {
-            **LONG_WINDOW,
-            "PASSGATE_DATABASE_URL": database,
-            "PASSGATE_SECRET_KEYS": "b" * 48,
-            "PASSGATE_ORIGINS": f"{origin},http://localhost:{port_b}",
-            "PASSGATE_PUBLIC_URL": origin,
-        }
-        with (
-            start_passgate(root, env=env, port=port_a, name="a") as a,
-            start_passgate(root, env=env, port=port_b, name="b") as b,
-        ):
-            return measure(a.url, [a.url, b.url], origin, trials).summary()
+from revoking import two_instances_on_postgresql, two_workers_on_sqlite
 
 
 def main() -> None:
@@ -58,9 +31,12 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     options = parser.parse_args()
     print(machine())
-    print(f"SQLite, --workers 2:        {sqlite(options.trials)}")
+    sqlite = two_workers_on_sqlite(Path(tempfile.mkdtemp()), options.trials)
+    print(f"SQLite, --workers 2:        {sqlite.summary()}")
     if options.postgres:
-        print(f"PostgreSQL, two instances: {postgres(options.postgres, options.trials)}")
+        with scratch_postgres(options.postgres) as database:
+            postgres = two_instances_on_postgresql(Path(tempfile.mkdtemp()), database, options.trials)
+        print(f"PostgreSQL, two instances: {postgres.summary()}")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,15 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from flows import unique_name
+from servers import free_port, start_passgate
 from softkey import SoftAuthenticator
+
+LONG_WINDOW = {"PASSGATE_REVOCATION_WINDOW": "300"}  # the backstop must not be what refuses
 
 ROUND = 8  # concurrent fresh connections per round: every worker of a server answers some
 QUIET = 0.15  # seconds of refusals from every gate after which the lag is known
@@ -87,3 +91,26 @@ def measure(signin: str, gates: Sequence[str], origin: str, trials: int = 5) -> 
                 first_round.append(first or 0.0)
                 browser.cookies.clear()
     return Lags(lags, first_round)
+
+
+def two_workers_on_sqlite(root: Path, trials: int) -> Lags:
+    with start_passgate(root, env=LONG_WINDOW, workers=2) as server:
+        return measure(server.url, [server.url], server.url, trials)
+
+
+def two_instances_on_postgresql(root: Path, database_url: str, trials: int) -> Lags:
+    """Signed in and out on one instance, asked at both."""
+    port_a, port_b = free_port(), free_port()
+    origin = f"http://localhost:{port_a}"
+    env = {
+        **LONG_WINDOW,
+        "PASSGATE_DATABASE_URL": database_url,
+        "PASSGATE_SECRET_KEYS": "r" * 48,
+        "PASSGATE_ORIGINS": f"{origin},http://localhost:{port_b}",
+        "PASSGATE_PUBLIC_URL": origin,
+    }
+    with (
+        start_passgate(root, env=env, port=port_a, name="a") as a,
+        start_passgate(root, env=env, port=port_b, name="b") as b,
+    ):
+        return measure(a.url, [a.url, b.url], origin, trials)

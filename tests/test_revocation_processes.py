@@ -8,35 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from revoking import measure
-from servers import free_port, start_passgate
+from revoking import two_instances_on_postgresql, two_workers_on_sqlite
 
-LONG_WINDOW = {"PASSGATE_REVOCATION_WINDOW": "300"}  # the backstop must not be what refuses
 BOUND = 0.05  # seconds, the documented guarantee across processes
+TRIALS = 5
 
 
 def test_two_workers_on_sqlite_see_a_sign_out_at_once(tmp_path: Path) -> None:
-    with start_passgate(tmp_path, env=LONG_WINDOW, workers=2) as server:
-        lags = measure(server.url, [server.url], server.url)
+    lags = two_workers_on_sqlite(tmp_path, TRIALS)
     print("SQLite, --workers 2:", lags.summary())
     assert lags.worst < BOUND, lags.summary()
 
 
 @pytest.mark.postgres
 def test_two_instances_on_postgresql_see_a_sign_out_at_once(tmp_path: Path, postgres_url: str) -> None:
-    port_a, port_b = free_port(), free_port()
-    origin = f"http://localhost:{port_a}"
-    env = {
-        **LONG_WINDOW,
-        "PASSGATE_DATABASE_URL": postgres_url,
-        "PASSGATE_SECRET_KEYS": "r" * 48,
-        "PASSGATE_ORIGINS": f"{origin},http://localhost:{port_b}",
-        "PASSGATE_PUBLIC_URL": origin,
-    }
-    with (
-        start_passgate(tmp_path, env=env, port=port_a, name="a") as a,
-        start_passgate(tmp_path, env=env, port=port_b, name="b") as b,
-    ):
-        lags = measure(a.url, [a.url, b.url], origin)
+    lags = two_instances_on_postgresql(tmp_path, postgres_url, TRIALS)
     print("PostgreSQL, two instances:", lags.summary())
     assert lags.worst < BOUND, lags.summary()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Connection
 
 from passgate.errors import BadRequest
@@ -27,26 +29,23 @@ def _user(connection: Connection, ctx: Context, user_name: str) -> UserRecord:
 
 def add(ctx: Context, user_name: str, group: str) -> bool:
     """Put a user in a group; False when they already were in it."""
-    group = clean_group(group)
-
-    def work(connection: Connection) -> bool:
-        user = _user(connection, ctx, user_name)
-        added = groups.add(connection, user.id, group)
-        revocation.end_sessions(connection, ctx, user_id=user.id, reason="groups_changed", acting=None)
-        return added
-
-    return ctx.db.transact(work)
+    return _change(ctx, user_name, group, groups.add)
 
 
 def remove(ctx: Context, user_name: str, group: str) -> bool:
     """Take a user out of a group; False when they were not in it."""
+    return _change(ctx, user_name, group, groups.remove)
+
+
+def _change(ctx: Context, user_name: str, group: str, change: Callable[[Connection, str, str], bool]) -> bool:
+    """Apply a membership change; every process reads the user's groups afresh (the revocation log)."""
     group = clean_group(group)
 
     def work(connection: Connection) -> bool:
         user = _user(connection, ctx, user_name)
-        removed = groups.remove(connection, user.id, group)
+        changed = change(connection, user.id, group)
         revocation.end_sessions(connection, ctx, user_id=user.id, reason="groups_changed", acting=None)
-        return removed
+        return changed
 
     return ctx.db.transact(work)
 
