@@ -148,7 +148,7 @@ class SessionMemory:
             return known
         finally:
             if self._reading.get(session_id) is event:
-                del self._reading[session_id]
+                self._reading.pop(session_id, None)  # `revoked` may have dropped it meanwhile
             event.set()
 
     def forget(self, session_id: str) -> None:
@@ -157,11 +157,12 @@ class SessionMemory:
         self._reading.pop(session_id, None)  # a read under way may predate the revocation
 
     def revoked(self, user_id: str, session_ids: list[str] | None) -> None:
-        """Forget ended sessions, or (`None`) every session of the user."""
+        """Forget ended sessions, or (`None`) every session of the user. Safe from a worker thread (units
+        of work on PostgreSQL run there): only atomic dict operations and a snapshot."""
         if session_ids is None:
             session_ids = [
                 sid
-                for sid, known in self._sessions.items()
+                for sid, known in list(self._sessions.items())
                 if known.current and known.current.user.id == user_id
             ]
         for session_id in session_ids:
