@@ -380,3 +380,11 @@ async def _gate(http: httpx.AsyncClient, cookie: str) -> httpx.Response:
     return await http.get(
         "/auth/forward-auth", headers={"cookie": f"passgate={cookie}", "accept": "application/json"}
     )
+
+
+async def test_an_ended_sessions_token_cannot_become_a_cookie_again(client: httpx.AsyncClient) -> None:
+    owner, _ = await _signed_up(client)
+    token = client.cookies["passgate"]
+    assert (await owner.post("/auth/logout")).status_code == 200
+    again = await client.post("/auth/set-session", json={"token": token})
+    assert again.status_code == 401 and again.json()["code"] == "session_ended"
