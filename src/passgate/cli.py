@@ -45,6 +45,18 @@ def _context(settings: Settings | None = None) -> object:
     return ctx
 
 
+def _preflight(settings: Settings, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> None:
+    from passgate.preflight import check_serve
+
+    try:
+        notices = check_serve(settings, ssl_certfile, ssl_keyfile)
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+    for notice in notices:
+        typer.echo(notice)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
@@ -63,6 +75,7 @@ def serve(
     if port is not None:
         os.environ[f"{ENV_PREFIX}PORT"] = str(port)
     settings = _settings()
+    _preflight(settings, ssl_certfile, ssl_keyfile)  # port free and the one people open, TLS files
     _context(settings)  # keys created, database reachable and migrated before workers start
     scheme = "https" if ssl_certfile else "http"
     typer.echo(f"Passgate on {scheme}://{settings.host}:{settings.port} — open {settings.public_url}")
