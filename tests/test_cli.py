@@ -41,6 +41,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     directory = tmp_path / "data"
     monkeypatch.setenv("PASSGATE_DATA_DIR", str(directory))
+    for name in ("PASSGATE_HOST", "PASSGATE_PORT"):  # `serve --host/--port` set these: restore afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     yield directory
 
 

@@ -191,6 +191,7 @@ def user_add(
 def user_list() -> None:
     """List accounts with their passkey count."""
     rows = _admin("listing")
+    typer.echo("NAME\tID\tPASSKEYS\tSTATE")
     for user, count in rows:  # type: ignore[attr-defined]
         state = "disabled" if user.disabled else "active"
         typer.echo(f"{user.user_name}\t{user.id}\t{count} passkey(s)\t{state}")
@@ -218,11 +219,20 @@ def user_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do n
     typer.echo(f"User {name} deleted.")
 
 
+def _local_time(timestamp: float) -> str:
+    """A moment in this machine's time zone, with the zone: `2026-01-31 14:05 CET (UTC+01:00)`."""
+    moment = datetime.datetime.fromtimestamp(timestamp).astimezone()
+    offset = moment.strftime("%z")
+    zone = moment.strftime("%Z")
+    shown = moment.strftime("%Y-%m-%d %H:%M")
+    return f"{shown} UTC" if offset == "+0000" else f"{shown} {zone} (UTC{offset[:3]}:{offset[3:]})"
+
+
 @user_app.command("link")
 def user_link(name: str) -> None:
     """Print a single-use link (and QR code) to add a passkey: recovery for someone who lost them all."""
     link = _admin("recovery_link", name)
-    expires = datetime.datetime.fromtimestamp(link.expires_at).strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
+    expires = _local_time(link.expires_at)  # type: ignore[attr-defined]
     typer.echo(link.qr_terminal())  # type: ignore[attr-defined]
     typer.echo(f"Link for {name} (single use, until {expires}):")
     typer.echo(f"  {link.url}")  # type: ignore[attr-defined]
@@ -272,10 +282,12 @@ def user_unflag(credential_id: str) -> None:
 
 @app.command()
 def cert(
-    out: Annotated[Path, typer.Option(help="Directory for cert.pem and key.pem.")] = Path(),
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for cert.pem and key.pem (default: the data directory).")
+    ] = None,
     days: Annotated[int, typer.Option(min=1, max=825)] = 365,
 ) -> None:
-    """Write a self-signed certificate for https://localhost (cert.pem, key.pem)."""
+    """Write a self-signed certificate for https://localhost (cert.pem, key.pem) into the data directory."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -301,6 +313,7 @@ def cert(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+    out = (out or _settings().data_dir).absolute()
     out.mkdir(parents=True, exist_ok=True)
     (out / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path = out / "key.pem"
@@ -310,10 +323,14 @@ def cert(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    typer.echo(f"Wrote {out / 'cert.pem'} and {key_path}. Start with:")
+    typer.echo(f"Wrote {out / 'cert.pem'} and {key_path} (private). Start with:")
     typer.echo(
         f"  PASSGATE_ORIGINS=https://localhost:8000 passgate serve --ssl-certfile {out / 'cert.pem'} "
         f"--ssl-keyfile {key_path}"
+    )
+    typer.echo(
+        "Browsers warn about a self-signed certificate until you trust it: import cert.pem into the "
+        "browser's or system's certificate store (see docs/production.md, “A certificate for localhost”)."
     )
 
 
