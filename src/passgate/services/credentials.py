@@ -60,7 +60,7 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
             expected_challenge=record.challenge,
             origin=record.state.get("origin"),
         )
-        store_credential(connection, ctx, user=current.user, new=new)
+        store_credential(connection, ctx, user=current.user, new=new, user_agent=current.session.user_agent)
         stored = credentials.get(connection, new.credential_id)
         assert stored is not None
         return stored
