@@ -57,27 +57,34 @@ def _is_local(host: str) -> bool:
 
 
 def check_public_port(settings: Settings, *, tls: bool) -> None:
-    """When people open Passgate directly on localhost, the address they are told must be the one served."""
-    parts = urlsplit(settings.public_url)
-    host = (parts.hostname or "").lower()
-    if not _is_local(host) or settings.trusted_proxies:
-        return  # behind a proxy, or a real domain: the proxy's port and scheme are what people use
+    """When people open Passgate directly on localhost, one of the addresses they are told must be the one
+    this process serves: its port, and its scheme."""
+    if settings.trusted_proxies:
+        return  # behind a proxy: the proxy's port and scheme are what people use
     scheme = "https" if tls else "http"
-    if parts.port is not None and parts.port != settings.port:
+    local = [urlsplit(url) for url in dict.fromkeys([settings.public_url, *settings.origins])]
+    local = [parts for parts in local if _is_local((parts.hostname or "").lower())]
+    explicit = [parts for parts in local if parts.port is not None]
+    if not explicit or len(explicit) < len(local):
+        return  # a real domain, or a default port (80/443) that a proxy on this machine may serve
+    served = [parts for parts in local if (parts.port or DEFAULT_PORTS.get(parts.scheme)) == settings.port]
+    if not served:
+        first = local[0]
         raise ConfigError(
             f"Passgate would listen on port {settings.port} (--port / PASSGATE_PORT), but PASSGATE_ORIGINS / "
-            f"PASSGATE_PUBLIC_URL tell people to open {settings.public_url}: use the same port in both, "
-            f"e.g. PASSGATE_ORIGINS={parts.scheme}://{host}:{settings.port} (or set PASSGATE_TRUSTED_PROXIES "
-            f"when a proxy on port {parts.port} forwards to Passgate)."
+            f"PASSGATE_PUBLIC_URL tell people to open {first.geturl()}: use the same port in both, "
+            f"e.g. PASSGATE_ORIGINS={first.scheme}://{first.hostname}:{settings.port} (or set "
+            f"PASSGATE_TRUSTED_PROXIES when a proxy on port {first.port} forwards to Passgate)."
         )
-    if (parts.port or DEFAULT_PORTS.get(parts.scheme)) == settings.port and parts.scheme != scheme:
+    if all(parts.scheme != scheme for parts in served):
+        wrong = served[0]
         fix = (
             "add --ssl-certfile and --ssl-keyfile (see `passgate cert`)"
-            if parts.scheme == "https"
-            else f"set PASSGATE_ORIGINS=https://{parts.netloc}"
+            if wrong.scheme == "https"
+            else f"set PASSGATE_ORIGINS=https://{wrong.netloc}"
         )
         raise ConfigError(
-            f"PASSGATE_ORIGINS / PASSGATE_PUBLIC_URL say {settings.public_url}, but this port would speak "
+            f"PASSGATE_ORIGINS / PASSGATE_PUBLIC_URL say {wrong.geturl()}, but this port would speak "
             f"{scheme}://: {fix}."
         )
 

@@ -149,6 +149,7 @@ async def test_keyboard_only(passgate_server: ServerFactory, passkey_page: PageF
     await tab_to(page, rename)
     await page.keyboard.press("Enter")
     await expect(page.get_by_label("New name for “Chrome (headless) on Linux”")).to_be_focused()
+    await page.keyboard.press("Control+A")  # the field holds the current name, to edit or replace
     await page.keyboard.type("Laptop")
     await page.keyboard.press("Enter")
     await expect(page.locator("#message")).to_have_text("Passkey renamed.")
