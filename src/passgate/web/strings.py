@@ -199,7 +199,7 @@ SCRIPT: dict[str, dict[str, str]] = {
         "not_supported": "not supported",
         "working": "Working…",
         "code": "Code: {code}",
-        # the first page keeps seed 000's plain status lines
+        # the demo page's plain status lines
         "index_working": "{label}…",
         "index_done": "{label}: done.",
         "index_failed": "{label} failed: {message}",
