@@ -23,7 +23,7 @@ from flows import ORIGIN, Passkeys, unique_name
 from passgate.cli import app
 from passgate.services.context import Context
 from passgate.services.tokens import key_id
-from servers import passgate_command, server_env, start_passgate
+from servers import free_port, passgate_command, server_env, start_passgate
 from softkey import SoftAuthenticator
 
 UNREACHABLE_DB = "postgresql://postgres@127.0.0.1:1/x"
@@ -41,6 +41,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     directory = tmp_path / "data"
     monkeypatch.setenv("PASSGATE_DATA_DIR", str(directory))
+    for name in ("PASSGATE_HOST", "PASSGATE_PORT"):  # `serve --host/--port` set these: restore afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     yield directory
 
 
@@ -100,6 +103,211 @@ def test_bad_configuration_is_refused_with_the_fix(
         for name in names:
             assert name in result.output, (name, result.output)
         assert "Traceback" not in result.output
+
+
+RULES = "PASSGATE_FORWARD_AUTH_RULES"
+# (what is wrong, environment, the setting or option the message must name). Every one of these must give
+# a sentence from `doctor`, `serve` and `user list`, never a traceback.
+BAD_CONFIGURATIONS: list[tuple[str, dict[str, str], str]] = [
+    (
+        "database url typo",
+        {"PASSGATE_DATABASE_URL": "postgress://u:pw@127.0.0.1/db"},
+        "PASSGATE_DATABASE_URL",
+    ),
+    ("unsupported database", {"PASSGATE_DATABASE_URL": "mysql://u@127.0.0.1/db"}, "PASSGATE_DATABASE_URL"),
+    ("database path, not url", {"PASSGATE_DATABASE_URL": "/var/lib/passgate.db"}, "PASSGATE_DATABASE_URL"),
+    ("database port", {"PASSGATE_DATABASE_URL": "postgresql://u@h:five/db"}, "PASSGATE_DATABASE_URL"),
+    ("redis without scheme", {"PASSGATE_REDIS_URL": "127.0.0.1:6379"}, "PASSGATE_REDIS_URL"),
+    ("redis scheme", {"PASSGATE_REDIS_URL": "http://127.0.0.1:6379"}, "PASSGATE_REDIS_URL"),
+    ("public url without scheme", {"PASSGATE_PUBLIC_URL": "localhost:8000"}, "PASSGATE_PUBLIC_URL"),
+    ("public url elsewhere", {"PASSGATE_PUBLIC_URL": "https://evil.example"}, "PASSGATE_PUBLIC_URL"),
+    ("origin scheme", {"PASSGATE_ORIGINS": "ftp://localhost:8000"}, "PASSGATE_ORIGINS"),
+    (
+        "http origin off localhost",
+        {"PASSGATE_RP_ID": "example.com", "PASSGATE_ORIGINS": "http://example.com"},
+        "PASSGATE_ORIGINS",
+    ),
+    ("origin with a path", {"PASSGATE_ORIGINS": "http://localhost:8000/app"}, "PASSGATE_ORIGINS"),
+    ("origin port", {"PASSGATE_ORIGINS": "http://localhost:99999"}, "PASSGATE_ORIGINS"),
+    ("origin json", {"PASSGATE_ORIGINS": '["http://localhost:8000"'}, "PASSGATE_ORIGINS"),
+    (
+        "origin outside rp id",
+        {"PASSGATE_RP_ID": "example.com", "PASSGATE_ORIGINS": "https://evil.com"},
+        "PASSGATE_RP_ID",
+    ),
+    ("port not a number", {"PASSGATE_PORT": "eighty"}, "PASSGATE_PORT"),
+    ("port too high", {"PASSGATE_PORT": "70000"}, "PASSGATE_PORT"),
+    ("rp id with scheme", {"PASSGATE_RP_ID": "https://example.com"}, "PASSGATE_RP_ID"),
+    ("rp id is an ip", {"PASSGATE_RP_ID": "127.0.0.1"}, "PASSGATE_RP_ID"),
+    (
+        "secret keys file missing",
+        {"PASSGATE_SECRET_KEYS_FILE": "/nonexistent/keys"},
+        "PASSGATE_SECRET_KEYS_FILE",
+    ),
+    ("secret key too short", {"PASSGATE_SECRET_KEYS": "short"}, "PASSGATE_SECRET_KEYS"),
+    ("cookie domain public suffix", {"PASSGATE_COOKIE_DOMAIN": "co.uk"}, "PASSGATE_COOKIE_DOMAIN"),
+    ("cookie domain elsewhere", {"PASSGATE_COOKIE_DOMAIN": "example.org"}, "PASSGATE_COOKIE_DOMAIN"),
+    (
+        "cookie domain with scheme",
+        {"PASSGATE_COOKIE_DOMAIN": "https://example.com"},
+        "PASSGATE_COOKIE_DOMAIN",
+    ),
+    ("trusted proxy", {"PASSGATE_TRUSTED_PROXIES": "my-proxy"}, "PASSGATE_TRUSTED_PROXIES"),
+    (
+        "return host with scheme",
+        {"PASSGATE_RETURN_HOSTS": "https://app.example.com"},
+        "PASSGATE_RETURN_HOSTS",
+    ),
+    ("rules json", {RULES: "{admins: {groups: [admins]}}"}, RULES),
+    ("rules unknown key", {RULES: '{"admins": {"grups": ["admins"]}}'}, RULES),
+    ("rules group name", {RULES: '{"admins": {"groups": ["Admins Team"]}}'}, RULES),
+    ("rules name", {RULES: '{"my rule": {"users": ["ada"]}}'}, RULES),
+    ("rules not an object", {RULES: '["admins"]'}, RULES),
+    ("rate limit", {"PASSGATE_RATE_LIMIT": "lots"}, "PASSGATE_RATE_LIMIT"),
+    ("challenge ttl", {"PASSGATE_CHALLENGE_TTL": "5"}, "PASSGATE_CHALLENGE_TTL"),
+    ("body limit", {"PASSGATE_MAX_BODY_BYTES": "100"}, "PASSGATE_MAX_BODY_BYTES"),
+    (
+        "idle over max age",
+        {"PASSGATE_SESSION_IDLE_TIMEOUT": "9000", "PASSGATE_SESSION_MAX_AGE": "600"},
+        "PASSGATE_SESSION_IDLE_TIMEOUT",
+    ),
+    ("user verification", {"PASSGATE_USER_VERIFICATION": "always"}, "PASSGATE_USER_VERIFICATION"),
+    ("algorithm", {"PASSGATE_ALGORITHMS": "ES256,RS1"}, "PASSGATE_ALGORITHMS"),
+    ("boolean", {"PASSGATE_REGISTRATION_OPEN": "maybe"}, "PASSGATE_REGISTRATION_OPEN"),
+    ("config file missing", {"PASSGATE_CONFIG": "/nonexistent/passgate.toml"}, "PASSGATE_CONFIG"),
+]
+
+
+def _assert_one_sentence(result: Result, name: str) -> None:
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert name in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "name"), [case[1:] for case in BAD_CONFIGURATIONS], ids=[c[0] for c in BAD_CONFIGURATIONS]
+)
+def test_every_bad_configuration_is_one_sentence_from_every_command(
+    data_dir: Path, env: dict[str, str], name: str
+) -> None:
+    for command in (["doctor"], ["serve"], ["user", "list"], ["migrate"]):
+        result = run(*command, env=env)
+        _assert_one_sentence(result, name)
+        sentences = [
+            line for line in result.output.splitlines() if name in line and not line.startswith("✘ ")
+        ]
+        assert sentences, (command, result.output)  # a sentence naming it, not only the table's mark
+    doctor = run("doctor", env=env)
+    assert "PASSGATE_RP_NAME" in doctor.output  # the configuration table is printed anyway
+    assert "✘ configuration" in doctor.output
+
+
+def test_doctor_marks_the_invalid_settings_in_the_table(data_dir: Path) -> None:
+    result = run("doctor", env={"PASSGATE_DATABASE_URL": "postgress://u:hunter2@h/db", "PASSGATE_PORT": "x"})
+    lines = result.output.splitlines()
+    assert any(line.startswith("✘ PASSGATE_DATABASE_URL") for line in lines), result.output
+    assert any(line.startswith("✘ PASSGATE_PORT") for line in lines)
+    assert any(line.startswith("  PASSGATE_RP_ID") and "localhost" in line for line in lines)
+    assert "hunter2" not in result.output
+
+
+def test_an_empty_key_file_is_one_sentence(data_dir: Path) -> None:
+    data_dir.mkdir()
+    (data_dir / "secret-keys").write_text("\n")
+    for command in (["serve"], ["user", "list"]):
+        _assert_one_sentence(run(*command), "PASSGATE_SECRET_KEYS")
+    env = server_env(data_dir, 8000, "http", None)
+    keys = subprocess.run(
+        passgate_command("keys", "list"), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert keys.returncode == 2 and "Traceback" not in keys.stderr and "PASSGATE_SECRET_KEYS" in keys.stderr
+
+
+def test_invalid_toml_is_one_sentence(data_dir: Path) -> None:
+    Path("passgate.toml").write_text("rp_id = \n")
+    _assert_one_sentence(run("doctor"), "passgate.toml")
+    _assert_one_sentence(run("serve"), "passgate.toml")
+
+
+@pytest.fixture
+def tls_pair(tmp_path: Path, data_dir: Path) -> tuple[Path, Path]:
+    assert run("cert", "--out", str(tmp_path / "tls")).exit_code == 0
+    return tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
+
+
+def test_serve_port_and_tls_mistakes_are_sentences(data_dir: Path, tls_pair: tuple[Path, Path]) -> None:
+    cert, key = (str(path) for path in tls_pair)
+    port = free_port()
+    https = {"PASSGATE_ORIGINS": f"https://localhost:{port}"}
+    cases: list[tuple[list[str], dict[str, str], list[str]]] = [
+        (["--port", "8443"], {"PASSGATE_ORIGINS": "https://localhost:8000"}, ["8443", "PASSGATE_ORIGINS"]),
+        (["--port", str(port)], https, ["--ssl-certfile", "PASSGATE_ORIGINS"]),
+        (["--port", str(port), "--ssl-certfile", cert, "--ssl-keyfile", key], {}, ["https://"]),
+        (["--port", str(port), "--ssl-certfile", cert], https, ["--ssl-keyfile"]),
+        (
+            ["--port", str(port), "--ssl-certfile", "/nonexistent.pem", "--ssl-keyfile", key],
+            https,
+            ["--ssl-certfile"],
+        ),
+        (
+            ["--port", str(port), "--ssl-certfile", key, "--ssl-keyfile", cert],
+            https,
+            ["--ssl-keyfile", "PEM"],
+        ),
+        (["--host", "name.invalid", "--port", str(port)], {}, ["--host"]),
+    ]
+    for args, env, names in cases:
+        result = run("serve", *args, env=env)
+        assert result.exit_code == 2, (args, result.output)
+        for name in names:
+            assert name in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+        assert "— open" not in result.output  # refused before the banner
+
+
+def test_a_taken_port_is_a_sentence_not_errno_98(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = server_env(tmp_path / "data", port, "http", None)
+        process = subprocess.run(
+            passgate_command("serve", "--port", str(port)),
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert process.returncode == 2
+    assert f"Port {port}" in process.stderr and "--port" in process.stderr
+    assert "Errno" not in process.stderr + process.stdout and "Traceback" not in process.stderr
+    assert "— open" not in process.stdout
+
+
+def test_a_database_url_typo_stops_the_real_command_with_one_sentence(tmp_path: Path) -> None:
+    env = server_env(tmp_path / "data", 8000, "http", {"PASSGATE_DATABASE_URL": "postgress://u@127.0.0.1/db"})
+    for command in ("serve", "doctor"):
+        process = subprocess.run(
+            passgate_command(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert process.returncode in (1, 2)
+        assert "Traceback" not in process.stderr + process.stdout
+        assert "PASSGATE_DATABASE_URL starts with postgress://" in process.stderr + process.stdout
+
+
+def test_serve_says_where_the_data_is_and_when_it_is_new(tmp_path: Path) -> None:
+    with start_passgate(tmp_path) as server:
+        assert f"Data: {server.data_dir} (new: no accounts yet)" in server.output()
+    with start_passgate(tmp_path) as server:
+        assert f"Data: {server.data_dir}\n" in server.output()
+
+
+def test_a_relative_data_dir_is_made_absolute(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSGATE_DATA_DIR", "relative-data")
+    result = run("doctor")
+    assert f"{Path.cwd() / 'relative-data'}" in result.output
 
 
 def test_unreachable_database_stops_start_up(data_dir: Path) -> None:

@@ -49,6 +49,18 @@ def _context(settings: Settings | None = None) -> object:
     return ctx
 
 
+def _preflight(settings: Settings, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> None:
+    from passgate.preflight import check_serve
+
+    try:
+        notices = check_serve(settings, ssl_certfile, ssl_keyfile)
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+    for notice in notices:
+        typer.echo(notice)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
@@ -67,6 +79,7 @@ def serve(
     if port is not None:
         os.environ[f"{ENV_PREFIX}PORT"] = str(port)
     settings = _settings()
+    _preflight(settings, ssl_certfile, ssl_keyfile)  # port free and the one people open, TLS files
     _context(settings)  # keys created, database reachable and migrated before workers start
     scheme = "https" if ssl_certfile else "http"
     typer.echo(f"Passgate on {scheme}://{settings.host}:{settings.port} — open {settings.public_url}")
@@ -182,6 +195,7 @@ def user_add(
 def user_list() -> None:
     """List accounts with their passkey count and e-mail address."""
     rows = _admin("listing")
+    typer.echo("NAME\tID\tPASSKEYS\tSTATE")
     for user, count in rows:  # type: ignore[attr-defined]
         state = "disabled" if user.disabled else "active"
         typer.echo(f"{user.user_name}\t{user.id}\t{count} passkey(s)\t{state}\t{user.email or '-'}")
@@ -232,11 +246,20 @@ def user_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do n
     typer.echo(f"User {name} deleted.")
 
 
+def _local_time(timestamp: float) -> str:
+    """A moment in this machine's time zone, with the zone: `2026-01-31 14:05 CET (UTC+01:00)`."""
+    moment = datetime.datetime.fromtimestamp(timestamp).astimezone()
+    offset = moment.strftime("%z")
+    zone = moment.strftime("%Z")
+    shown = moment.strftime("%Y-%m-%d %H:%M")
+    return f"{shown} UTC" if offset == "+0000" else f"{shown} {zone} (UTC{offset[:3]}:{offset[3:]})"
+
+
 @user_app.command("link")
 def user_link(name: str) -> None:
     """Print a single-use link (and QR code) to add a passkey: recovery for someone who lost them all."""
     link = _admin("recovery_link", name)
-    expires = datetime.datetime.fromtimestamp(link.expires_at).strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
+    expires = _local_time(link.expires_at)  # type: ignore[attr-defined]
     typer.echo(link.qr_terminal())  # type: ignore[attr-defined]
     typer.echo(f"Link for {name} (single use, until {expires}):")
     typer.echo(f"  {link.url}")  # type: ignore[attr-defined]
@@ -311,10 +334,12 @@ def audit(
 
 @app.command()
 def cert(
-    out: Annotated[Path, typer.Option(help="Directory for cert.pem and key.pem.")] = Path(),
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for cert.pem and key.pem (default: the data directory).")
+    ] = None,
     days: Annotated[int, typer.Option(min=1, max=825)] = 365,
 ) -> None:
-    """Write a self-signed certificate for https://localhost (cert.pem, key.pem)."""
+    """Write a self-signed certificate for https://localhost (cert.pem, key.pem) into the data directory."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -340,6 +365,7 @@ def cert(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+    out = (out or _settings().data_dir).absolute()
     out.mkdir(parents=True, exist_ok=True)
     (out / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path = out / "key.pem"
@@ -349,10 +375,14 @@ def cert(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    typer.echo(f"Wrote {out / 'cert.pem'} and {key_path}. Start with:")
+    typer.echo(f"Wrote {out / 'cert.pem'} and {key_path} (private). Start with:")
     typer.echo(
         f"  PASSGATE_ORIGINS=https://localhost:8000 passgate serve --ssl-certfile {out / 'cert.pem'} "
         f"--ssl-keyfile {key_path}"
+    )
+    typer.echo(
+        "Browsers warn about a self-signed certificate until you trust it: import cert.pem into the "
+        "browser's or system's certificate store (see docs/production.md, “A certificate for localhost”)."
     )
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -33,16 +34,24 @@ SECRET_KEYS_FILE_NAME = "secret-keys"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_KEY_LENGTH = 32
 Algorithm = Literal["ES256", "EdDSA", "RS256"]
 DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA", "RS256")
+DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "postgres", "postgresql+psycopg"})
+REDIS_SCHEMES = frozenset({"redis", "rediss", "redis+unix"})
 
 
-def _split_list(value: Any) -> Any:
+def _split_list(value: Any, name: str = "") -> Any:
     """Accept a JSON list or a comma/newline-separated string for list settings."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             import json
 
-            return json.loads(text)
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()} starts with '[' but is not a JSON list ({exc.msg}); "
+                    'write ["a", "b"] or a plain comma-separated list.'
+                ) from None
         return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
     return value
 
@@ -132,8 +141,8 @@ class Settings(BaseSettings):
 
     @field_validator("origins", "secret_keys", "algorithms", "trusted_proxies", "return_hosts", mode="before")
     @classmethod
-    def _lists(cls, value: Any) -> Any:
-        return _split_list(value)
+    def _lists(cls, value: Any, info: ValidationInfo) -> Any:
+        return _split_list(value, info.field_name or "")
 
     @field_validator("rp_id")
     @classmethod
@@ -161,11 +170,57 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        """Absolute from the start (a relative path is taken from the working directory, once), so every
+        message, `doctor` and the start-up line show where the data really is."""
+        path = value.expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"PASSGATE_DATA_DIR {str(path)!r} is a file; point it at a directory.")
+        return path if path.is_absolute() else Path.cwd() / path
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        fix = (
+            "use postgresql://user:password@host:5432/db or sqlite:////absolute/path.db, or leave it unset "
+            "for SQLite in the data directory."
+        )
+        if "://" not in value:
+            raise ValueError(f"PASSGATE_DATABASE_URL is not a URL: {fix}")
+        scheme = value.partition("://")[0].lower()
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                f"PASSGATE_DATABASE_URL starts with {scheme}://, which Passgate does not support: {fix}"
+            )
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(value)
+        except Exception:  # ArgumentError, or ValueError for a port that is not a number
+            raise ValueError(
+                f"PASSGATE_DATABASE_URL cannot be read as a {scheme}:// URL (check the port and any "
+                f"special characters in the password, which must be percent-encoded): {fix}"
+            ) from None
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis(cls, value: str) -> str:
         import importlib.util
 
+        value = value.strip()
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if value and scheme not in REDIS_SCHEMES:
+            shown = f"not {scheme}://" if scheme else "and this is not a URL"
+            raise ValueError(
+                "PASSGATE_REDIS_URL must start with redis://, rediss:// or redis+unix:// "
+                f"(such as redis://127.0.0.1:6379/0), {shown}."
+            )
         if value and importlib.util.find_spec("redis") is None:
             raise ValueError(
                 "PASSGATE_REDIS_URL needs the Redis client: install Passgate with "
@@ -196,11 +251,12 @@ class Settings(BaseSettings):
             self.origins = [f"http://localhost:{self.port}"]
         self.origins = [origin.rstrip("/") for origin in self.origins]
         for origin in self.origins:
-            _check_origin(origin, self.rp_id)
+            _check_origin(origin, self.rp_id, "PASSGATE_ORIGINS")
         if not self.public_url:
             self.public_url = self.origins[0]
         self.public_url = self.public_url.rstrip("/")
-        _check_origin(_origin_of(self.public_url), self.rp_id)
+        _check_public_url(self.public_url)
+        _check_origin(_origin_of(self.public_url), self.rp_id, "PASSGATE_PUBLIC_URL")
         if not self.algorithms:
             raise ValueError("PASSGATE_ALGORITHMS is empty: list at least ES256.")
         if self.session_idle_timeout > self.session_max_age:
@@ -230,7 +286,7 @@ class Settings(BaseSettings):
     @property
     def session_cookie_name(self) -> str:
         """`__Host-passgate` on https; `__Secure-passgate` when the cookie is shared with a whole domain
-        (`PASSGATE_COOKIE_DOMAIN`), since `__Host-` forbids `Domain=` (SECURITY FA-09)."""
+        (`PASSGATE_COOKIE_DOMAIN`), since `__Host-` forbids `Domain=` (RFC 6265bis §4.1.3)."""
         if not self.secure_cookies:
             return "passgate"
         return "__Secure-passgate" if self.cookie_domain else "__Host-passgate"
@@ -268,7 +324,10 @@ def read_or_create_key_file(path: Path) -> list[str]:
             handle.write(new_secret_key() + "\n")
     keys = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not keys:
-        raise ConfigError(f"{path} holds no keys. Delete it to generate a new one, or add a key.")
+        raise ConfigError(
+            f"{path} (the signing keys in PASSGATE_DATA_DIR) holds no keys: delete it to generate a new one, "
+            "or set PASSGATE_SECRET_KEYS."
+        )
     return keys
 
 
@@ -285,33 +344,97 @@ def _origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _check_origin(origin: str, rp_id: str) -> None:
+def _check_public_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"PASSGATE_PUBLIC_URL {url!r} must be the address people open, such as https://login.example.com "
+            "(http:// or https://, a host, no query)."
+        )
+
+
+def _check_origin(origin: str, rp_id: str, setting: str = "PASSGATE_ORIGINS") -> None:
     parts = urlsplit(origin)
-    host = (parts.hostname or "").lower()
+    try:
+        host, _port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        raise ValueError(f"{setting}: {origin!r} has a port that is not a number from 1 to 65535.") from None
     if parts.scheme not in ("http", "https") or not host or parts.path or parts.query or parts.username:
-        raise ValueError(f"Origin {origin!r} must look like https://host[:port], with no path.")
+        raise ValueError(
+            f"{setting}: {origin!r} must look like https://host[:port], with no path "
+            "(for example https://login.example.com)."
+        )
     if host != rp_id and not host.endswith("." + rp_id):
         raise ValueError(
-            f"Origin {origin!r} does not belong to PASSGATE_RP_ID {rp_id!r}: its host must be {rp_id!r} or a "
-            f"subdomain of it. Set PASSGATE_RP_ID to the site's domain or fix PASSGATE_ORIGINS."
+            f"{setting}: {origin!r} does not belong to PASSGATE_RP_ID {rp_id!r}: its host must be {rp_id!r} "
+            f"or a subdomain of it. Set PASSGATE_RP_ID to the site's domain or fix {setting}."
         )
     if parts.scheme == "http" and host != "localhost" and not host.endswith(".localhost"):
         raise ValueError(
-            f"Origin {origin!r} uses http://, which browsers allow for passkeys only on localhost. "
+            f"{setting}: {origin!r} uses http://, which browsers allow for passkeys only on localhost. "
             "Serve it over https:// (see `passgate cert` for a local certificate)."
         )
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build and validate settings; any mistake becomes one ConfigError naming the fix."""
+    import tomllib
+
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{ENV_PREFIX}{where.upper()}: {message}" if where else message)
+        lines = [_describe_error(error) for error in exc.errors()]
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
+    except SettingsError as exc:  # a JSON setting (rules, lists) that does not parse
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"{ENV_PREFIX}{field[1].upper()}" if field else "A setting"
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        raise ConfigError(
+            f"Invalid configuration:\n  {name} is not valid JSON{cause}; "
+            "see docs/configuration.md for its form."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        path = os.environ.get(f"{ENV_PREFIX}CONFIG", "passgate.toml")
+        raise ConfigError(
+            f"Invalid configuration:\n  {path} is not valid TOML ({exc}); fix that line."
+        ) from None
+
+
+def _describe_error(error: Any) -> str:
+    """One sentence for one pydantic error: the setting's variable name, what is wrong, what is wanted."""
+    location = [str(part) for part in error["loc"]]
+    name = f"{ENV_PREFIX}{location[0].upper()}" if location else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not name:
+        return message
+    kind, context = error["type"], error.get("ctx") or {}
+    value = error.get("input")
+    if location[0] == "forward_auth_rules" and len(location) > 1:
+        rule = f"{name}: the rule {location[1]!r}"
+        if kind == "extra_forbidden" and len(location) > 2:
+            return f"{rule} has an unknown key {location[2]!r} (known: {', '.join(GateRule.model_fields)})."
+        return f"{rule}: {message}." if not message.endswith(".") else f"{rule}: {message}"
+    friendly = {
+        "int_parsing": f"{name} must be a whole number, not {value!r}.",
+        "float_parsing": f"{name} must be a number, not {value!r}.",
+        "bool_parsing": f"{name} must be true or false, not {value!r}.",
+        "greater_than_equal": f"{name} must be at least {context.get('ge')} (it is {value!r}).",
+        "less_than_equal": f"{name} must be at most {context.get('le')} (it is {value!r}).",
+        "literal_error": f"{name} must be one of {context.get('expected')}, not {value!r}.",
+        "json_invalid": f"{name} is not valid JSON ({context.get('error', message)}).",
+        "dict_type": (
+            f'{name} must be a JSON object of named rules, such as {{"admins": {{"groups": ["admins"]}}}}.'
+        ),
+    }
+    if kind in friendly:
+        return friendly[kind]
+    if (
+        message.startswith(name)
+        or message.startswith(ENV_PREFIX)
+        or message.startswith("Every " + ENV_PREFIX)
+    ):
+        return message
+    return f"{name}: {message}"

@@ -1,30 +1,101 @@
-"""`passgate doctor`: the effective configuration (secrets masked) and every check with its verdict."""
+"""`passgate doctor`: the effective configuration (secrets masked) and every check with its verdict.
+
+The configuration table is printed even when the configuration is invalid: each setting a message names
+is marked ✘ and shown as given, and the sentence saying what to fix follows the table."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from passgate.config import Settings, load_settings
+from passgate.config import ENV_PREFIX, Settings, load_settings
 from passgate.errors import ConfigError
 
 Echo = Callable[[str], object]
+Check = tuple[str, bool, str]
 SECRET_FIELDS = frozenset({"secret_keys", "database_url", "redis_url"})
+SETTING_NAME = re.compile(rf"\b{ENV_PREFIX}([A-Z_]+?)(?:_FILE)?\b")
+MAX_RETRIES = 6
 
 
-def _masked(name: str, value: object, settings: Settings) -> str:
-    if name == "secret_keys":
+def _masked(name: str, value: object, settings: Settings | None) -> str:
+    if name == "secret_keys" and settings is not None:
         count = len(settings.secret_keys)
         return (
             f"[{count} key(s) from environment]" if count else f"[generated in {settings.secret_keys_file}]"
         )
+    if name == "secret_keys":
+        return "[set]" if value else ""
     if name in SECRET_FIELDS and value:
         from sqlalchemy.engine import make_url
 
         try:
             return make_url(str(value)).render_as_string(hide_password=True)
         except Exception:
-            return "***"
+            return "*** (masked)"
     return str(value)
+
+
+def _invalid_fields(message: str) -> set[str]:
+    """The settings a ConfigError's sentences name (`PASSGATE_ORIGINS` → `origins`)."""
+    fields = {*Settings.model_fields, "config"}
+    named = {match.lower() for match in SETTING_NAME.findall(message)}
+    return {name for name in named if name in fields}
+
+
+def _settings_without(invalid: set[str]) -> Settings | None:
+    """The configuration with the invalid settings back at their defaults, to show everything else."""
+    for _ in range(MAX_RETRIES):
+        defaults = {
+            name: Settings.model_fields[name].get_default(call_default_factory=True)
+            for name in invalid
+            if name in Settings.model_fields and name != "secret_keys"  # an empty key list is refused
+        }
+        try:
+            with _hidden(invalid):
+                return load_settings(**defaults)
+        except ConfigError as exc:
+            more = _invalid_fields(exc.message) - invalid
+            if not more:
+                return None
+            invalid |= more
+    return None
+
+
+@contextmanager
+def _hidden(names: set[str]) -> Iterator[None]:
+    """Hide `PASSGATE_<NAME>` and `PASSGATE_<NAME>_FILE` for these settings while the rest is loaded (the
+    environment is parsed before init values count, and an unreadable file fails first)."""
+    variables = [f"{ENV_PREFIX}{name.upper()}{suffix}" for name in names for suffix in ("", "_FILE")]
+    hidden = {key: os.environ.pop(key) for key in variables if key in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
+def _raw(name: str) -> str:
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if variable in os.environ:
+        return os.environ[variable]
+    if f"{variable}_FILE" in os.environ:
+        return f"(from {os.environ[f'{variable}_FILE']})"
+    return "(from .env or the TOML file)"
+
+
+def print_table(echo: Echo, settings: Settings | None, invalid: set[str]) -> None:
+    echo("Effective configuration:" if not invalid else "Configuration (✘ = invalid, see below):")
+    if "config" in invalid:
+        echo(f"✘ {ENV_PREFIX}CONFIG{' ' * 16} {_raw('config')}")
+    for name in Settings.model_fields:
+        label = f"{ENV_PREFIX}{name.upper():<22}"
+        if name in invalid:
+            echo(f"✘ {label} {_masked(name, _raw(name), None)}")
+        elif settings is not None:
+            echo(f"  {label} {_masked(name, getattr(settings, name), settings)}")
 
 
 def run_checks(echo: Echo) -> bool:
@@ -32,13 +103,13 @@ def run_checks(echo: Echo) -> bool:
     try:
         settings = load_settings()
     except ConfigError as exc:
+        invalid = _invalid_fields(exc.message)
+        print_table(echo, _settings_without(set(invalid)), invalid)
         echo("✘ configuration")
         echo(exc.message)
         return False
-    echo("Effective configuration:")
-    for name in type(settings).model_fields:
-        echo(f"  PASSGATE_{name.upper():<22} {_masked(name, getattr(settings, name), settings)}")
-    checks: list[tuple[str, bool, str]] = [
+    print_table(echo, settings, set())
+    checks: list[Check] = [
         ("configuration is valid", True, "RP ID, origins and lifetimes are consistent"),
         (
             "origins belong to the RP ID",
@@ -51,11 +122,12 @@ def run_checks(echo: Echo) -> bool:
             f"{settings.session_cookie_name}; HttpOnly; SameSite=Lax"
             + ("; Secure" if settings.secure_cookies else " (not Secure: http://localhost only)"),
         ),
+        _data_check(settings),
+        _database_check(settings),
     ]
-    checks.append(_database_check(settings))
     if checks[-1][1]:  # the database answered
         checks.extend(_name_clash_checks(settings))
-    checks.append(_keys_check(settings))
+    checks += [_keys_check(settings), _rate_limit_check(settings)]
     ok = True
     echo("Checks:")
     for label, passed, detail in checks:
@@ -64,10 +136,22 @@ def run_checks(echo: Echo) -> bool:
     return ok
 
 
-def _database_check(settings: Settings) -> tuple[str, bool, str]:
+def _data_check(settings: Settings) -> Check:
+    path = settings.data_dir
+    if settings.database_url:
+        return ("data directory", True, f"{path} (signing keys only; the database is PASSGATE_DATABASE_URL)")
+    if (path / "passgate.db").exists():
+        return ("data directory", True, f"{path} holds passgate.db")
+    return ("data directory", True, f"{path} has no database yet: a new, empty one is created on first start")
+
+
+def _database_check(settings: Settings) -> Check:
     from passgate.store.database import Database
 
-    database = Database(settings.sqlalchemy_url)
+    try:
+        database = Database(settings.sqlalchemy_url)
+    except Exception as exc:  # the driver cannot be loaded for this URL
+        return ("database reachable", False, f"PASSGATE_DATABASE_URL cannot be used: {type(exc).__name__}.")
     try:
         database.check()
         return ("database reachable", True, database.safe_url())
@@ -77,7 +161,7 @@ def _database_check(settings: Settings) -> tuple[str, bool, str]:
         database.dispose()
 
 
-def _keys_check(settings: Settings) -> tuple[str, bool, str]:
+def _keys_check(settings: Settings) -> Check:
     if settings.secret_keys:
         return ("signing keys", True, f"{len(settings.secret_keys)} from PASSGATE_SECRET_KEYS")
     path = settings.secret_keys_file
@@ -109,3 +193,30 @@ def _name_clash_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     return [
         ("one name, one person", False, f"{detail}: disabled until renamed (passgate user rename ID NEW)")
     ]
+
+
+def _rate_limit_check(settings: Settings) -> Check:
+    label = "rate limits"
+    if not settings.redis_url:
+        return (label, True, f"{settings.rate_limit} per address, counted in each process's memory")
+    return _redis_check(settings.redis_url, settings.rate_limit)
+
+
+def _redis_check(url: str, rate: str) -> Check:
+    import redis
+
+    shown = _masked("redis_url", url, None)
+    client: Any = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        info = client.info("server")
+    except redis.RedisError as exc:
+        return (
+            "rate limits",
+            False,
+            f"Cannot reach Redis at {shown} ({exc}): start it, or fix PASSGATE_REDIS_URL. Until then each "
+            "process counts in its own memory.",
+        )
+    finally:
+        client.close()
+    version = info.get("redis_version", "?")
+    return ("rate limits", True, f"{rate} per address, shared through Redis {version} at {shown}")

@@ -28,7 +28,7 @@ from servers import RunningServer, passgate_command
 
 pytestmark = pytest.mark.browser
 IN_USE = "You signed in with this passkey, so it can't be removed now. Sign in with another passkey first."
-LINK_INVALID = "This link can't be used: it has expired, was already used, or was mistyped."
+LINK_INVALID = "This device link can't be used: it has expired, was already used, or the words were mistyped."
 
 
 def card(page: Page, name: str) -> object:
@@ -188,7 +188,8 @@ async def test_add_passkey_here_and_display_name(
     # This authenticator already holds a passkey for the account (excludeCredentials): InvalidStateError.
     await page.locator("#add-passkey").click()
     text = await problem(page)
-    assert "This device already has a passkey for this account." in text and "InvalidStateError" in text
+    assert "This device already has a passkey for your account, so there is nothing to add here." in text
+    assert "InvalidStateError" in text
 
     # A new authenticator on this device: the passkey is added and listed.
     await tab.reset_authenticator()

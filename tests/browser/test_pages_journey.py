@@ -144,10 +144,12 @@ async def test_keyboard_only(passgate_server: ServerFactory, passkey_page: PageF
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/account?welcome=1")
 
-    rename = page.locator("#passkey-list").get_by_role("button", name="Rename “Passkey”")
+    # Named after the browser that made it (no authenticator is known by the virtual one's AAGUID).
+    rename = page.locator("#passkey-list").get_by_role("button", name="Rename “Chrome (headless) on Linux”")
     await tab_to(page, rename)
     await page.keyboard.press("Enter")
-    await expect(page.get_by_label("New name for “Passkey”")).to_be_focused()
+    await expect(page.get_by_label("New name for “Chrome (headless) on Linux”")).to_be_focused()
+    await page.keyboard.press("Control+A")  # the field holds the current name, to edit or replace
     await page.keyboard.type("Laptop")
     await page.keyboard.press("Enter")
     await expect(page.locator("#message")).to_have_text("Passkey renamed.")

@@ -71,7 +71,14 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
             expected_challenge=record.challenge,
             origin=record.state.get("origin"),
         )
-        store_credential(connection, ctx, user=current.user, new=new, session_id=current.session.id)
+        store_credential(
+            connection,
+            ctx,
+            user=current.user,
+            new=new,
+            session_id=current.session.id,
+            user_agent=current.session.user_agent,
+        )
         stored = credentials.get(connection, new.credential_id)
         assert stored is not None
         return stored

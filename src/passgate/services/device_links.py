@@ -54,8 +54,10 @@ class NewLink:
 def _wordlist() -> tuple[str, ...]:
     from xkcdpass import xkcd_password
 
+    from passgate.services import wordlist
+
     words = xkcd_password.generate_wordlist(wordfile=xkcd_password.locate_wordfile("eff-long"))
-    return tuple(sorted({word for word in words if word.isascii() and word.isalpha()}))
+    return tuple(sorted({word for word in words if wordlist.pleasant(word)}))
 
 
 def new_passphrase() -> str:

@@ -11,6 +11,7 @@ from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
 from passgate.errors import CeremonyFailed, Conflict, Forbidden, PassgateError
+from passgate.metadata import describe
 from passgate.services import ceremonies, names, sessions
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
@@ -18,6 +19,7 @@ from passgate.services.sessions import SignedIn
 from passgate.store import audit, credentials, users
 from passgate.store.database import now
 from passgate.store.records import ChallengeRecord, CredentialRecord, UserRecord
+from passgate.useragent import passkey_name
 
 USER_HANDLE_BYTES = 32  # opaque and random: never derived from the name (W3C WebAuthn L3 §14.6.1)
 
@@ -90,8 +92,10 @@ def store_credential(
     user: UserRecord,
     new: NewCredential,
     session_id: str | None = None,
+    user_agent: str = "",
 ) -> None:
-    """Persist a verified credential (W3C WebAuthn L3 §7.1 steps 26-27); an id already known is refused."""
+    """Persist a verified credential (W3C WebAuthn L3 §7.1 steps 26-27); an id already known is refused.
+    A passkey whose authenticator is unknown by AAGUID is named after the device that made it."""
     at = now()
     record = CredentialRecord(
         credential_id=new.credential_id,
@@ -107,7 +111,7 @@ def store_credential(
         uv_initialized=new.user_verified,
         attestation_format=new.attestation_format,
         rp_id=ctx.rp.rp_id,
-        name="",
+        name=_device_name(connection, user, new, user_agent),
         created_at=at,
         last_used_at=at,
         last_verified_at=at if new.user_verified else None,
@@ -130,10 +134,21 @@ def store_credential(
     )
 
 
+def _device_name(connection: Connection, user: UserRecord, new: NewCredential, user_agent: str) -> str:
+    """ "" when the authenticator is known by its AAGUID (its name is shown); else "Chrome on Linux"…"""
+    if describe(new.aaguid) is not None:
+        return ""
+    taken = [
+        record.name or (info.name if (info := describe(record.aaguid)) else "Passkey")
+        for record in credentials.for_user(connection, user.id)
+    ]
+    return passkey_name(user_agent, taken)
+
+
 def store_and_sign_in(
     connection: Connection, ctx: Context, *, user: UserRecord, new: NewCredential, client: Client
 ) -> SignedIn:
-    store_credential(connection, ctx, user=user, new=new)
+    store_credential(connection, ctx, user=user, new=new, user_agent=client.user_agent)
     return sessions.start(
         connection,
         ctx,

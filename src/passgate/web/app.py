@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
@@ -99,7 +99,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(_describe_validation(exc), status_code=400)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404 and pages.wants_page(request):  # a mistyped address in a browser
+            return pages.not_found(request)
         if isinstance(exc.__cause__, BodyTooLarge):  # a chunked body over the limit, seen while parsing
             too_large = PayloadTooLarge()
             return JSONResponse(too_large.to_json(), status_code=too_large.status)

@@ -3,6 +3,7 @@ configured). Finishing needs a challenge that only a `begin` hands out, so limit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from limits import parse
@@ -14,20 +15,61 @@ from passgate.config import Settings
 from passgate.errors import RateLimited
 from passgate.web import proxies
 
+log = logging.getLogger("passgate")
+MEMORY = "async+memory://"
+REDIS_OPTIONS: dict[str, str | float] = {
+    "implementation": "redispy",  # the `redis` package (`passgate[redis]`), not `limits`' default coredis
+    "key_prefix": "passgate",
+    "socket_connect_timeout": 2.0,  # an unreachable Redis must not hold a sign-in for long
+    "socket_timeout": 2.0,
+}
+
+
+def storage_uri(settings: Settings) -> str:
+    """`limits`' asyncio storage URI: `async+redis://…` when PASSGATE_REDIS_URL is set, else memory."""
+    return "async+" + settings.redis_url if settings.redis_url else MEMORY
+
 
 class RateLimit:
     """`limits`' asyncio flavour: its memory storage expires keys with a task (the threaded one starts a
-    timer thread per burst), and Redis is awaited instead of blocking the event loop."""
+    timer thread per burst), and Redis is awaited instead of blocking the event loop.
+
+    Redis is reached through the `redis` package (`implementation="redispy"`, what `passgate[redis]`
+    installs). When Redis stops answering, counting goes on in this process's memory (logged once per
+    outage) rather than turning every sign-in into a 500; it returns to Redis on the next success."""
 
     def __init__(self, settings: Settings):
-        self._uri = "async+" + (settings.redis_url or "memory://")
+        self._uri = storage_uri(settings)
         self._item = parse(settings.rate_limit)
         self._limiter: FixedWindowRateLimiter | None = None
+        self._fallback: FixedWindowRateLimiter | None = None
+        self._failing = False
+
+    def _shared(self) -> FixedWindowRateLimiter:
+        if self._limiter is None:  # the storage must be created inside the running event loop
+            options = {} if self._uri == MEMORY else REDIS_OPTIONS
+            self._limiter = FixedWindowRateLimiter(storage_from_string(self._uri, **options))
+        return self._limiter
+
+    async def _hit(self, group: str, key: str) -> bool:
+        if self._uri == MEMORY:
+            return await self._shared().hit(self._item, group, key)
+        try:
+            allowed = await self._shared().hit(self._item, group, key)
+        except Exception as exc:  # the redis client's errors: connection refused, timeouts, auth
+            if not self._failing:
+                log.error("rate limits: Redis (PASSGATE_REDIS_URL) failed, counting in memory: %s", exc)
+                self._failing = True
+            if self._fallback is None:
+                self._fallback = FixedWindowRateLimiter(storage_from_string(MEMORY))
+            return await self._fallback.hit(self._item, group, key)
+        if self._failing:
+            log.warning("rate limits: Redis answers again")
+            self._failing = False
+        return allowed
 
     async def check(self, group: str, key: str) -> None:
-        if self._limiter is None:  # the storage must be created inside the running event loop
-            self._limiter = FixedWindowRateLimiter(storage_from_string(self._uri))
-        if not await self._limiter.hit(self._item, group, key):
+        if not await self._hit(group, key):
             raise RateLimited()
 
 

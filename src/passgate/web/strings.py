@@ -23,8 +23,12 @@ PAGE: dict[str, dict[str, str]] = {
         "nav_sign_out": "Sign out",
         "footer_selftest": "Passkeys not working? Check this browser",
         "footer_home": "Demo page",
-        # the first page (seed 000)
-        "index_title": "Sign in with a passkey",
+        # the demo page at /
+        "index_title": "Passkey demo",
+        "index_intro": (
+            "Try the API in one place: each button calls /auth and shows its answer. The full pages are "
+            "Sign in, Create account and Your account, at the top."
+        ),
         "index_try": "Try it",
         "index_name": "Name",
         "index_sign_up": "Sign Up",
@@ -35,6 +39,7 @@ PAGE: dict[str, dict[str, str]] = {
         "index_more": "The full pages: {signin}, {signup} and {account}.",
         # sign-in
         "signin_title": "Sign in",
+        "signin_signed_in_title": "You are signed in",
         "signin_intro": (
             "Use the passkey saved on this device, your phone or a security key. No password needed."
         ),
@@ -147,12 +152,17 @@ PAGE: dict[str, dict[str, str]] = {
         "profile_save": "Save name",
         # device landing
         "landing_title": "Add this device",
+        "landing_intro": (
+            "A device link lets you save a passkey on this device for an account you already have. Open the "
+            "link you were given, or type its six words below."
+        ),
         "landing_checking": "Checking your link…",
         "landing_button": "Save a passkey on this device",
         "landing_invalid": (
-            "This link can't be used: it has expired, was already used, or was mistyped. Device links work "
-            "once, for 24 hours. Create a new one on a device where you are signed in (Your account → Add a "
-            "phone or another device)."
+            "This device link can't be used: it has expired, was already used, or the words were mistyped. "
+            "Check the six words and try again. If it still fails, ask whoever gave you the link for a new "
+            "one, or, if you are signed in on another device, create one there (Your account → Add a phone "
+            "or another device)."
         ),
         "landing_words_label": "The six words from your other device",
         "landing_words_hint": "For example: apple.river.stone.cloud.lamp.tiger",
@@ -173,7 +183,7 @@ PAGE: dict[str, dict[str, str]] = {
         "selftest_json": "JSON helpers",
         "selftest_conditional": "Passkey autofill (conditional mediation)",
         "selftest_platform": "Built-in authenticator (platform, with user verification)",
-        "selftest_capabilities": "getClientCapabilities()",
+        "selftest_capabilities": "What this browser can do with passkeys",
         "selftest_rp_id": "RP ID",
         "selftest_origins": "Allowed origins",
         "selftest_public_url": "Public URL",
@@ -181,6 +191,11 @@ PAGE: dict[str, dict[str, str]] = {
         "selftest_algorithms": "Algorithms",
         "selftest_checking": "Checking…",
         "selftest_nojs": "The checks need JavaScript.",
+        # not found
+        "notfound_title": "Page not found",
+        "notfound_text": "There is no page at {path}. The address may be mistyped, or the page has moved.",
+        "notfound_signin": "Go to sign-in",
+        "notfound_account": "Go to your account",
     }
 }
 
@@ -192,7 +207,7 @@ SCRIPT: dict[str, dict[str, str]] = {
         "not_supported": "not supported",
         "working": "Working…",
         "code": "Code: {code}",
-        # the first page keeps seed 000's plain status lines
+        # the demo page's plain status lines
         "index_working": "{label}…",
         "index_done": "{label}: done.",
         "index_failed": "{label} failed: {message}",
@@ -245,6 +260,10 @@ SCRIPT: dict[str, dict[str, str]] = {
             "The passkey request was cancelled or timed out, or no passkey here matches. Nothing changed: "
             "try again, or choose another passkey or device."
         ),
+        "dom_InvalidStateError_account": (
+            "This device already has a passkey for your account, so there is nothing to add here. To use "
+            "another phone or computer, choose “Add a phone or another device”."
+        ),
         "dom_InvalidStateError": (
             "This device already has a passkey for this account. Sign in with it instead, or add the "
             "passkey on another device."
@@ -284,8 +303,8 @@ SCRIPT: dict[str, dict[str, str]] = {
         ),
         "code_session_not_found": "That session had already ended. The list has been refreshed.",
         "code_link_invalid": (
-            "This device link can't be used: it has expired, was already used, or was mistyped. Device links "
-            "work once, for 24 hours. Ask for a new one."
+            "This device link can't be used: it has expired, was already used, or the words were mistyped. "
+            "Check the words, or ask whoever gave you the link for a new one."
         ),
         "code_token_required": "Open the link from your other device, or type its six words.",
         "code_not_authenticated": "You are not signed in (any more). Sign in again.",
@@ -321,6 +340,21 @@ SCRIPT: dict[str, dict[str, str]] = {
         ),
         "check_platform": (
             "No built-in authenticator was found; use a phone or a security key, or a password manager."
+        ),
+        # self-test: what getClientCapabilities() reports, in words (WebAuthn L3 §5.1.7)
+        "cap_conditionalGet": "Suggests your passkeys in the name field (autofill)",
+        "cap_conditionalCreate": "Can save a passkey quietly after a password sign-in",
+        "cap_hybridTransport": "Can use a passkey on your phone by scanning a QR code",
+        "cap_passkeyPlatformAuthenticator": "Can keep passkeys on this device or in a password manager",
+        "cap_userVerifyingPlatformAuthenticator": "Can unlock passkeys with fingerprint, face or screen lock",
+        "cap_relatedOrigins": "Accepts a passkey across a site's related domains",
+        "cap_signalAllAcceptedCredentials": "Can tidy up passkeys a site no longer accepts",
+        "cap_signalCurrentUserDetails": "Can update the name shown next to a passkey",
+        "cap_signalUnknownCredential": "Can forget a passkey the site says was removed",
+        "cap_more": "All {n} technical capabilities",
+        "cap_none": (
+            "This browser does not report its capabilities (older browsers don't); the checks above "
+            "still apply."
         ),
     }
 }

@@ -1,5 +1,5 @@
 """Pages: sign-in (passkey autofill), sign-up, the account, the add-a-device landing, the self-test,
-and the first page at `/` (seed 000's Sign Up / Sign In / Who Am I).
+the demo page at `/` (Sign Up / Sign In / Who Am I) and the "page not found" page for browsers.
 
 Server-rendered with Jinja2 (autoescaped); every word comes from `web/strings.py`. Each page loads one
 small ES module from `/static` that uses only the `/auth` API. The module's configuration (strings,
@@ -114,7 +114,7 @@ def _me(current: Current | None) -> dict[str, str] | None:
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, current: MaybeSignedIn) -> HTMLResponse:
-    """Seed 000's page: a random name, Sign Up, Sign In, Who Am I, Sign Out."""
+    """The demo page: a random name, Sign Up, Sign In, Who Am I, Sign Out."""
     return _page(request, "index.html", page="index", me=current)
 
 
@@ -293,3 +293,28 @@ async def selftest(request: Request, ctx: Ctx, current: MaybeSignedIn) -> HTMLRe
     return _page(
         request, "selftest.html", page="selftest", me=current, config={"server": server}, server=server
     )
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating (it asks for HTML first), not an API client or a `fetch` for JSON."""
+    accept = request.headers.get("accept", "")
+    return request.method in ("GET", "HEAD") and "text/html" in accept.split(",", 1)[0]
+
+
+def not_found(request: Request) -> HTMLResponse:
+    """The site's own "page not found", for a mistyped address in a browser (API clients get JSON)."""
+    locale = pick_locale(request.headers.get("accept-language"))
+    response = render(
+        request,
+        "notfound.html",
+        page="notfound",
+        script=None,
+        me=None,
+        locale=locale,
+        t=page_strings(locale),
+        config={"page": "notfound"},
+        path=request.url.path[:120],
+    )
+    response.status_code = 404
+    response.headers.update(NO_STORE)
+    return response

@@ -28,6 +28,7 @@ async function check() {
     $("landing-checking").hidden = true;
     $("landing-invalid").hidden = true;
     $("landing-words").hidden = true;
+    $("landing-intro").hidden = true;
     $("landing-valid").hidden = false;
     $("landing-add").focus();
   } catch (error) {

@@ -21,16 +21,32 @@ function verdict(kind, text) {
   return item;
 }
 
+/** The capabilities people care about, in words; the raw names only behind "technical details". */
 function capabilityList(capabilities) {
-  if (!capabilities) return document.createTextNode(t("not_supported"));
+  if (!capabilities) return document.createTextNode(t("cap_none"));
   const list = document.createElement("ul");
   list.className = "capabilities";
+  list.id = "capabilities-plain";
+  for (const [name, value] of Object.entries(capabilities)) {
+    if (!(`cap_${name}` in config.strings)) continue;
+    const item = document.createElement("li");
+    item.textContent = `${t(`cap_${name}`)}: ${yesNo(value)}`;
+    list.append(item);
+  }
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  summary.textContent = t("cap_more", { n: Object.keys(capabilities).length });
+  const raw = document.createElement("ul");
+  raw.className = "capabilities";
   for (const [name, value] of Object.entries(capabilities).sort()) {
     const item = document.createElement("li");
     item.textContent = `${name}: ${yesNo(value)}`;
-    list.append(item);
+    raw.append(item);
   }
-  return list;
+  details.append(summary, raw);
+  const wrapper = document.createDocumentFragment();
+  wrapper.append(list, details);
+  return wrapper;
 }
 
 async function run() {

@@ -24,18 +24,28 @@ function signedIn() {
   return document.body.dataset.signedIn === "yes";
 }
 
+/** One state at a time: the heading, the tab title and the sections say signed in, or they say signed out. */
+function showState(isSignedIn) {
+  const heading = $("signin-heading");
+  const title = isSignedIn ? heading.dataset.signedIn : heading.dataset.signedOut;
+  heading.textContent = title;
+  document.title = `${title} · ${document.title.split(" · ").pop()}`;
+  $("signed-out").hidden = isSignedIn;
+  $("signed-in").hidden = !isSignedIn;
+  $("signed-out-note")?.remove(); // "You are signed out." is about the past once anything happens here
+}
+
 async function finishSignIn(credential) {
   await api("/auth/login/finish", credential);
   await signalAcceptedAfterSignIn(config.rpId, credential.response.userHandle);
   if (config.returnTo) {
-    say(t("redirecting", { host: config.returnHost }));
+    say(t("redirecting", { host: config.returnHost }), "progress");
     location.assign(config.returnTo);
     return;
   }
   const me = await api("/auth/me");
   setSignedIn(me);
-  $("signed-out").hidden = true;
-  $("signed-in").hidden = false;
+  showState(true);
   say(t("signed_in", { name: me.display_name || me.user_name }));
   $("manage").focus();
 }
@@ -123,7 +133,7 @@ async function recheck(button, options) {
     try {
       const credential = await getPasskey(await options.take());
       await api("/auth/login/finish", credential);
-      say(t("redirecting", { host: config.returnHost }));
+      say(t("redirecting", { host: config.returnHost }), "progress");
       location.assign(config.returnTo);
     } catch (error) {
       showProblem(error);
@@ -133,8 +143,8 @@ async function recheck(button, options) {
 }
 
 function switchAccount() {
-  $("signed-in").hidden = true;
-  $("signed-out").hidden = false;
+  showState(false);
+  say("");
   document.body.dataset.signedIn = "no";
   buttonOptions.warm();
   arm();

@@ -13,10 +13,17 @@ export function t(key, values = {}) {
   return template.replace(/\{(\w+)\}/g, (match, name) => (name in values ? String(values[name]) : match));
 }
 
-/** Polite status line (progress and success). */
-export function say(text) {
+const SUCCESS_SHOWN_MS = 8000; // a success line fades out after this; progress stays until replaced
+let clearTimer = 0;
+
+/** Polite status line: `kind` "progress" (neutral, e.g. "Working…") or "success" (green, clears itself). */
+export function say(text, kind = text === t("working") ? "progress" : "success") {
   const message = $("message");
-  if (message) message.textContent = text;
+  if (!message) return;
+  clearTimeout(clearTimer);
+  message.textContent = text;
+  message.dataset.kind = kind;
+  if (text && kind === "success") clearTimer = setTimeout(() => say(""), SUCCESS_SHOWN_MS);
 }
 
 export class StepUpCancelled extends Error {
@@ -37,6 +44,8 @@ export function describe(error) {
   if (error?.name === "StepUpCancelled") return { message: t("stepup_cancelled") };
   if (error?.name === "NetworkError") return { message: t("network") };
   const key = `dom_${error?.name}`;
+  const pageKey = `${key}_${config.page}`; // the same browser error can need other words on another page
+  if (pageKey in strings) return { message: t(pageKey), code: error.name };
   if (key in strings) return { message: t(key), code: error.name, selftest: error.name === "SecurityError" };
   return { message: error?.message || String(error), code: error?.name };
 }
@@ -62,7 +71,10 @@ export function showProblem(error, region = $("problem")) {
   }
   region.replaceChildren(...parts);
   region.hidden = false;
-  if (region.id === "problem") say("");
+  if (region.id === "problem") {
+    say("");
+    region.scrollIntoView({ block: "nearest" });
+  }
 }
 
 export function clearProblem(region = $("problem")) {

@@ -192,7 +192,7 @@ export async function signalAcceptedAfterSignIn(rpId, userHandle) {
   }
 }
 
-// --- The seed 000 helpers the first page uses ---------------------------------------------------------
+// --- The helpers the demo page at / uses ------------------------------------------------------------
 
 export async function register(userName, displayName = "") {
   const options = await api("/auth/register/begin", { user_name: userName, display_name: displayName });
