@@ -182,10 +182,10 @@ async def postgres_restart(
 
 @contextlib.contextmanager
 def postgres_setup(
-    root: Path, instances: int, timeout: float
+    root: Path, instances: int, database_timeout: float
 ) -> Iterator[tuple[PrivatePostgres, list[RunningServer]]]:
     with private_postgres() as cluster:
-        env = {"PASSGATE_DATABASE_URL": cluster.url, "PASSGATE_DATABASE_TIMEOUT": str(timeout)}
+        env = {"PASSGATE_DATABASE_URL": cluster.url, "PASSGATE_DATABASE_TIMEOUT": str(database_timeout)}
         with run_instances(root, instances, env=env) as servers:
             yield cluster, servers
 

@@ -121,11 +121,11 @@ class Database:
         """Run `work` in one transaction: inline on SQLite, on a worker thread otherwise."""
         if not self.is_sqlite:
             return await anyio.to_thread.run_sync(_call_transact, self, work, write)
-        deadline = time.monotonic() + self.timeout
         try:
             return self._transact_on_loop(work, write)
         except _Busy:
             pass  # rolled back; nothing of `work` remains: run it again, waiting off the loop
+        deadline = time.monotonic() + self.timeout
         if not write:
             return await anyio.to_thread.run_sync(_call_transact_until, self, work, write, deadline)
         writer = self._writer = self._writer or anyio.Lock()
