@@ -8,11 +8,12 @@ would cost more than the work (see docs/performance.md).
 Bad moments fail closed and never stall the event loop:
 
 - SQLite's write lock held by another process (or another worker): the event loop's connection has no
-  busy timeout, so `BEGIN IMMEDIATE` answers SQLITE_BUSY at once and nothing waits on the loop. The
-  transaction is rolled back and the whole unit of work runs again *from its start* on a worker thread,
-  on its own connection, whose busy handler waits at most `timeout` seconds (write units of work queue
-  for that one thread per process, since SQLite admits one writer anyway). Still busy: `DatabaseBusy`
-  (503). A unit of work is therefore never continued after BUSY, only re-run after a full rollback.
+  busy timeout, so `BEGIN IMMEDIATE` answers SQLITE_BUSY at once and nothing waits on the loop (SQLite's
+  own busy handler would sleep right there, freezing every request of the worker). The transaction is
+  rolled back and the whole unit of work is tried again *from its start*, between short async sleeps
+  (0.5 ms doubling to 20 ms), until `timeout` seconds have passed; then `DatabaseBusy` (503). A unit
+  of work is never continued after BUSY, only re-run after a full rollback. No thread hop is paid,
+  and a write waiting through a long lock costs a few µs per attempt (a bare-driver probe).
 - A driver error that means the database cannot be used (PostgreSQL down or restarting, a connection
   cut, SQLite unable to open, read or write its file): `DatabaseUnavailable` (503). SQLAlchemy
   invalidates the pool on a disconnect and `pool_pre_ping` tests each connection on checkout, so service
@@ -44,7 +45,8 @@ from passgate.errors import ConfigError, DatabaseBusy, DatabaseUnavailable, Pass
 
 T = TypeVar("T")
 UnitOfWork = Callable[[Connection], T]
-DEFAULT_TIMEOUT = 3.0  # seconds a unit of work may wait for the database (PASSGATE_DATABASE_TIMEOUT)
+DEFAULT_TIMEOUT = 5.0  # seconds a unit of work may wait for the database (PASSGATE_DATABASE_TIMEOUT)
+FIRST_PAUSE, LONGEST_PAUSE = 0.0005, 0.02  # seconds between attempts on a busy SQLite database
 MIGRATION_WAIT_MS = 30_000  # workers starting together migrate one after the other
 # SQLite result codes (https://www.sqlite.org/rescode.html), primary code = extended code & 0xFF.
 SQLITE_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
@@ -105,7 +107,6 @@ class Database:
         self.engine = make_engine(url, timeout)
         self.is_sqlite = url.startswith("sqlite")
         self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
-        self._writer: anyio.Lock | None = None  # SQLite: one thread per process waits for the write lock
 
     def transact(self, work: UnitOfWork[T], *, write: bool = True) -> T:
         """Run `work` in one transaction on this thread; commit on success, roll back on error.
@@ -124,21 +125,40 @@ class Database:
         try:
             return self._transact_on_loop(work, write)
         except _Busy:
-            pass  # rolled back; nothing of `work` remains: run it again, waiting off the loop
+            return await self._retry_on_loop(work, write)
+
+    async def _retry_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
+        """SQLite was busy: try again until `timeout`, sleeping between attempts without holding the loop.
+
+        Each attempt is a fresh transaction that gets the lock at once or fails at once (BUSY rolled
+        the last one back: nothing is kept between attempts). A write first probes the lock with the
+        bare driver (a few µs when it is still taken, against ~70 µs for a failed unit of work)."""
         deadline = time.monotonic() + self.timeout
-        if not write:
-            return await anyio.to_thread.run_sync(_call_transact_until, self, work, write, deadline)
-        writer = self._writer = self._writer or anyio.Lock()
-        acquired = False
-        with anyio.move_on_after(deadline - time.monotonic()):
-            await writer.acquire()
-            acquired = True
-        if not acquired:
-            raise DatabaseBusy(detail=f"other writers held the SQLite write lock for {self.timeout:g} s")
+        pause = FIRST_PAUSE
+        while (remaining := deadline - time.monotonic()) > 0:
+            await anyio.sleep(min(pause, remaining))
+            pause = min(pause * 2, LONGEST_PAUSE)
+            if write and not self._write_lock_free():
+                continue
+            try:
+                return self._transact_on_loop(work, write)
+            except _Busy:
+                continue
+        raise DatabaseBusy(detail=f"SQLite stayed locked by another connection for {self.timeout:g} s")
+
+    def _write_lock_free(self) -> bool:
+        """Whether SQLite's write lock could be taken just now (taken and given back at once)."""
+        connection = self._loop_connection
+        if connection is None or connection.closed or connection.invalidated:
+            return True  # let the attempt open the connection
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
         try:
-            return await anyio.to_thread.run_sync(_call_transact_until, self, work, write, deadline)
-        finally:
-            writer.release()
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        driver.execute("ROLLBACK")
+        return True
 
     def _transact_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
         """SQLite on the event loop keeps one connection (no pool round trip per unit of work), with no
@@ -171,23 +191,6 @@ class Database:
         connection, self._loop_connection = self._loop_connection, None
         if connection is not None:
             connection.invalidate()  # never back to the pool with no busy timeout
-
-    def _transact_until(self, work: UnitOfWork[T], write: bool, deadline: float) -> T:
-        """SQLite off the loop: this thread's connection waits for the lock until `deadline`."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise DatabaseBusy(detail=f"the SQLite write lock was held for {self.timeout:g} s")
-        try:
-            with self.engine.connect().execution_options(write=write) as connection:
-                _set_busy_timeout(connection, math.ceil(remaining * 1000))
-                try:
-                    with connection.begin():
-                        return work(connection)
-                finally:
-                    if not connection.invalidated:
-                        _set_busy_timeout(connection, round(self.timeout * 1000))
-        except (DBAPIError, PoolTimeout) as exc:
-            raise self._translate(exc) from exc
 
     def _translate(self, exc: DBAPIError | PoolTimeout) -> PassgateError | DBAPIError:
         """The error tree's name for a driver error; other errors (bugs) are returned unchanged."""
@@ -273,10 +276,6 @@ def _first_line(exc: DBAPIError) -> str:
 
 def _call_transact(database: Database, work: UnitOfWork[Any], write: bool) -> Any:
     return database.transact(work, write=write)
-
-
-def _call_transact_until(database: Database, work: UnitOfWork[Any], write: bool, deadline: float) -> Any:
-    return database._transact_until(work, write, deadline)
 
 
 def now() -> float:
