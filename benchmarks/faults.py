@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "--instances", type=int, default=2, help="Passgate instances on the private PostgreSQL"
     )
     parser.add_argument(
-        "--timeout", type=float, default=3.0, help="PASSGATE_DATABASE_TIMEOUT for the servers"
+        "--timeout", type=float, default=5.0, help="PASSGATE_DATABASE_TIMEOUT for the servers"
     )
     args = parser.parse_args(argv)
     args.users = max(args.users, args.concurrency)
