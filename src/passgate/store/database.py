@@ -155,8 +155,9 @@ class Database:
         assert isinstance(driver, sqlite3.Connection)
         try:
             driver.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return False
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 5)
+            return not isinstance(code, int) or code & 0xFF not in SQLITE_BUSY_CODES  # others: let it fail
         driver.execute("ROLLBACK")
         return True
 

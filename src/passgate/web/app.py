@@ -157,5 +157,7 @@ async def _sweep_forever(ctx: Context) -> None:
         await anyio.sleep(SWEEP_INTERVAL)
         try:
             await maintenance.sweep_expired(ctx)
+        except ServiceUnavailable as exc:
+            log.warning("sweeping expired rows skipped: %s", exc.code)  # the database is busy or down
         except Exception:
             log.exception("sweeping expired rows failed")
