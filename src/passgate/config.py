@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     public_url: str = ""
     data_dir: Path = Path("passgate-data")
     database_url: str = ""
+    database_timeout: float = Field(default=5.0, gt=0, le=60)
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     user_verification: Literal["required", "preferred", "discouraged"] = "preferred"
     algorithms: Annotated[list[Algorithm], NoDecode] = Field(default_factory=lambda: list(DEFAULT_ALGORITHMS))

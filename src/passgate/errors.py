@@ -12,7 +12,10 @@ message for people; the underlying cause (a library's message) is kept for logs 
     ├── NotFound            404
     ├── Conflict            409   e.g. a user name already taken
     ├── PayloadTooLarge     413
-    └── RateLimited         429
+    ├── RateLimited         429
+    └── ServiceUnavailable  503   try again shortly (with `Retry-After`)
+        ├── DatabaseBusy    503   the database stayed locked or busy for PASSGATE_DATABASE_TIMEOUT
+        └── DatabaseUnavailable 503 the database cannot be reached or used
 """
 
 from __future__ import annotations
@@ -102,3 +105,25 @@ class RateLimited(PassgateError):
     status = 429
     code = "rate_limited"
     message = "Too many attempts. Wait a minute and try again."
+
+
+class ServiceUnavailable(PassgateError):
+    status = 503
+    code = "service_unavailable"
+    message = "The service is unavailable right now. Try again in a moment."
+    retry_after = 5  # seconds, sent as `Retry-After`
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """SQLite's write lock (or a PostgreSQL conflict) outlasted the bounded wait; nothing was changed."""
+
+    code = "database_busy"
+    message = "The service is busy. Try again in a moment."
+    retry_after = 1
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is down, restarting or unusable; nothing was changed. Never an allow at the gate."""
+
+    code = "database_unavailable"
+    message = "The service is temporarily unavailable. Try again in a moment."

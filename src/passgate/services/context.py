@@ -37,7 +37,7 @@ class Context:
         )
         return cls(
             settings=settings,
-            db=db or Database(settings.sqlalchemy_url),
+            db=db or Database(settings.sqlalchemy_url, timeout=settings.database_timeout),
             rp=rp,
             tokens=SessionTokens(keys),
             keys=keys,

@@ -4,10 +4,29 @@ A unit of work is a plain function over a `Connection`, run in one transaction. 
 on a worker thread: one hop per unit of work instead of one per statement (an async driver hops per
 statement). On SQLite it runs right on the event loop: statements take microseconds, and a thread hop
 would cost more than the work (see docs/performance.md).
+
+Bad moments fail closed and never stall the event loop:
+
+- SQLite's write lock held by another process (or another worker): the event loop's connection has no
+  busy timeout, so `BEGIN IMMEDIATE` answers SQLITE_BUSY at once and nothing waits on the loop (SQLite's
+  own busy handler would sleep right there, freezing every request of the worker). The transaction is
+  rolled back and the whole unit of work is tried again *from its start*, between short async sleeps
+  (0.5 ms doubling to 20 ms), until `timeout` seconds have passed; then `DatabaseBusy` (503). A unit
+  of work is never continued after BUSY, only re-run after a full rollback. No thread hop is paid,
+  and a write waiting through a long lock costs a few µs per attempt (a bare-driver probe).
+- A driver error that means the database cannot be used (PostgreSQL down or restarting, a connection
+  cut, SQLite unable to open, read or write its file): `DatabaseUnavailable` (503). SQLAlchemy
+  invalidates the pool on a disconnect and `pool_pre_ping` tests each connection on checkout, so service
+  resumes with the first request after the database is back, without a restart.
+
+Driver errors are translated here, at the unit-of-work boundary only, so every face (API, pages,
+WebSockets, forward-auth) meets them as `PassgateError`s; statements inside a unit of work still see
+the driver's own exceptions (e.g. `IntegrityError` for a taken name).
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,81 +34,182 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from passgate.errors import ConfigError
+from passgate.errors import ConfigError, DatabaseBusy, DatabaseUnavailable, PassgateError
 
 T = TypeVar("T")
 UnitOfWork = Callable[[Connection], T]
+DEFAULT_TIMEOUT = 5.0  # seconds a unit of work may wait for the database (PASSGATE_DATABASE_TIMEOUT)
+FIRST_PAUSE, LONGEST_PAUSE = 0.0005, 0.02  # seconds between attempts on a busy SQLite database
+MIGRATION_WAIT_MS = 30_000  # workers starting together migrate one after the other
+# SQLite result codes (https://www.sqlite.org/rescode.html), primary code = extended code & 0xFF.
+SQLITE_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+SQLITE_UNAVAILABLE_CODES = {8, 10, 11, 13, 14, 15, 26}  # READONLY IOERR CORRUPT FULL CANTOPEN PROTOCOL NOTADB
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and `BEGIN IMMEDIATE` writes."""
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and `BEGIN IMMEDIATE` writes.
+
+    `timeout` bounds the waits a request can meet: SQLite's busy handler, a pool checkout, and a
+    PostgreSQL connection attempt."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": timeout}, pool_timeout=timeout
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        connect_args={"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
+    )
 
 
 def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN itself
-    for pragma in (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=NORMAL",
-        "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=10000",
-    ):
+    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"):
         dbapi_connection.execute(pragma)
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    # Writers take the lock up front: a deferred transaction that later writes can fail with
-    # SQLITE_BUSY instead of waiting for the busy timeout.
+    # Writers take the lock up front: SQLITE_BUSY comes at BEGIN, before the unit of work has done
+    # anything, instead of at its first write.
     write = connection.get_execution_options().get("write", True)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _set_busy_timeout(connection: Connection, milliseconds: int) -> None:
+    """SQLite's busy handler for this connection, set on the driver connection (no transaction)."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    driver.execute(f"PRAGMA busy_timeout={max(0, int(milliseconds))}")
 
 
 class Database:
     """Runs units of work; the only way the services touch storage."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT):
         self.url = url
-        self.engine = make_engine(url)
+        self.timeout = timeout
+        self.engine = make_engine(url, timeout)
         self.is_sqlite = url.startswith("sqlite")
         self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
 
     def transact(self, work: UnitOfWork[T], *, write: bool = True) -> T:
-        """Run `work` in one transaction on this thread; commit on success, roll back on error."""
-        with self.engine.connect().execution_options(write=write) as connection, connection.begin():
-            return work(connection)
+        """Run `work` in one transaction on this thread; commit on success, roll back on error.
+
+        Driver errors that mean "busy" or "unavailable" become `DatabaseBusy` / `DatabaseUnavailable`."""
+        try:
+            with self.engine.connect().execution_options(write=write) as connection, connection.begin():
+                return work(connection)
+        except (DBAPIError, PoolTimeout) as exc:
+            raise self._translate(exc) from exc
 
     async def run(self, work: UnitOfWork[T], *, write: bool = True) -> T:
         """Run `work` in one transaction: inline on SQLite, on a worker thread otherwise."""
-        if self.is_sqlite:
+        if not self.is_sqlite:
+            return await anyio.to_thread.run_sync(_call_transact, self, work, write)
+        try:
             return self._transact_on_loop(work, write)
-        return await anyio.to_thread.run_sync(_call_transact, self, work, write)
+        except _Busy:
+            return await self._retry_on_loop(work, write)
 
-    def _transact_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
-        """SQLite on the event loop keeps one connection (no pool round trip per unit of work)."""
+    async def _retry_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
+        """SQLite was busy: try again until `timeout`, sleeping between attempts without holding the loop.
+
+        Each attempt is a fresh transaction that gets the lock at once or fails at once (BUSY rolled
+        the last one back: nothing is kept between attempts). A write first probes the lock with the
+        bare driver (a few µs when it is still taken, against ~70 µs for a failed unit of work)."""
+        deadline = time.monotonic() + self.timeout
+        pause = FIRST_PAUSE
+        while (remaining := deadline - time.monotonic()) > 0:
+            await anyio.sleep(min(pause, remaining))
+            pause = min(pause * 2, LONGEST_PAUSE)
+            if write and not self._write_lock_free():
+                continue
+            try:
+                return self._transact_on_loop(work, write)
+            except _Busy:
+                continue
+        raise DatabaseBusy(detail=f"SQLite stayed locked by another connection for {self.timeout:g} s")
+
+    def _write_lock_free(self) -> bool:
+        """Whether SQLite's write lock could be taken just now (taken and given back at once)."""
         connection = self._loop_connection
         if connection is None or connection.closed or connection.invalidated:
-            connection = self._loop_connection = self.engine.connect()
+            return True  # let the attempt open the connection
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 5)
+            return not isinstance(code, int) or code & 0xFF not in SQLITE_BUSY_CODES  # others: let it fail
+        driver.execute("ROLLBACK")
+        return True
+
+    def _transact_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
+        """SQLite on the event loop keeps one connection (no pool round trip per unit of work), with no
+        busy timeout: a locked database raises `_Busy` at once instead of blocking the loop."""
+        connection = self._loop_connection
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self._open_loop_connection()
         connection.execution_options(write=write)
         try:
             with connection.begin():
                 return work(connection)
-        except (OperationalError, DBAPIError):
-            connection.close()
-            self._loop_connection = None
-            raise
+        except DBAPIError as exc:
+            if _sqlite_code(exc) in SQLITE_BUSY_CODES:
+                raise _Busy from exc  # the transaction was rolled back; the connection stays good
+            self._drop_loop_connection()
+            raise self._translate(exc) from exc
+
+    def _open_loop_connection(self) -> Connection:
+        try:
+            connection = self.engine.connect()
+            _set_busy_timeout(connection, 0)
+        except DBAPIError as exc:
+            if _sqlite_code(exc) in SQLITE_BUSY_CODES:
+                raise _Busy from exc
+            raise self._translate(exc) from exc
+        self._loop_connection = connection
+        return connection
+
+    def _drop_loop_connection(self) -> None:
+        connection, self._loop_connection = self._loop_connection, None
+        if connection is not None:
+            connection.invalidate()  # never back to the pool with no busy timeout
+
+    def _translate(self, exc: DBAPIError | PoolTimeout) -> PassgateError | DBAPIError:
+        """The error tree's name for a driver error; other errors (bugs) are returned unchanged."""
+        if isinstance(exc, PoolTimeout):
+            return DatabaseBusy(detail=f"no database connection free within {self.timeout:g} s")
+        reason = _first_line(exc)
+        if self.is_sqlite:
+            code = _sqlite_code(exc)
+            if code in SQLITE_BUSY_CODES:
+                return DatabaseBusy(detail=f"SQLite: {reason} (waited {self.timeout:g} s)")
+            if code in SQLITE_UNAVAILABLE_CODES:
+                return DatabaseUnavailable(detail=f"SQLite: {reason}")
+            return exc
+        if _transient_conflict(exc):
+            return DatabaseBusy(detail=f"PostgreSQL: {reason}")
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return DatabaseUnavailable(detail=f"PostgreSQL: {reason}")
+        return exc
 
     def check(self) -> None:
         """Fail with a ConfigError naming the fix when the database cannot be reached."""
@@ -112,17 +232,47 @@ class Database:
 
         config = Config()
         config.set_main_option("script_location", str(files("passgate.store") / "migrations"))
-        with self.engine.begin() as connection:
-            if not self.is_sqlite:
-                connection.execute(text("SELECT pg_advisory_xact_lock(724190)"))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                _set_busy_timeout(connection, MIGRATION_WAIT_MS)
+            with connection.begin():
+                if not self.is_sqlite:
+                    connection.execute(text("SELECT pg_advisory_xact_lock(724190)"))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+            if self.is_sqlite:
+                _set_busy_timeout(connection, round(self.timeout * 1000))
 
     def dispose(self) -> None:
         if self._loop_connection is not None:
-            self._loop_connection.close()
+            self._loop_connection.invalidate()
             self._loop_connection = None
         self.engine.dispose()
+
+
+class _Busy(Exception):
+    """SQLite answered BUSY on the event loop's connection; the unit of work was rolled back."""
+
+
+def _sqlite_code(exc: DBAPIError) -> int | None:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    if isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig):
+        return 5  # Python builds without error codes: "database is locked"
+    return None
+
+
+def _transient_conflict(exc: DBAPIError) -> bool:
+    """PostgreSQL serialization failure, deadlock or statement timeout: the database is up but busy."""
+    from psycopg import errors
+
+    return isinstance(exc.orig, errors.TransactionRollback | errors.QueryCanceled | errors.LockNotAvailable)
+
+
+def _first_line(exc: DBAPIError) -> str:
+    lines = str(exc.orig).strip().splitlines()
+    return lines[0] if lines else type(exc.orig).__name__
 
 
 def _call_transact(database: Database, work: UnitOfWork[Any], write: bool) -> Any:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html import escape
 from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from passgate.config import Settings
-from passgate.errors import PassgateError, PayloadTooLarge
+from passgate.errors import PassgateError, PayloadTooLarge, ServiceUnavailable
 from passgate.services import maintenance, revocation
 from passgate.services.context import Context
 from passgate.web.guard import BodyTooLarge, Guard
@@ -89,9 +90,11 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PassgateError)
-    async def passgate_error(_request: Request, exc: PassgateError) -> JSONResponse:
+    async def passgate_error(request: Request, exc: PassgateError) -> JSONResponse | HTMLResponse:
         if exc.detail:
             log.info("%s: %s", exc.code, exc.detail.encode("unicode_escape").decode("ascii")[:300])
+        if isinstance(exc, ServiceUnavailable):
+            return _unavailable(request, exc)
         return JSONResponse(exc.to_json(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
@@ -120,6 +123,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
 
+def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse | HTMLResponse:
+    """503 with `Retry-After`: JSON for the API, a short page for a browser opening a page."""
+    headers = {"retry-after": str(exc.retry_after), "cache-control": "no-store"}
+    if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        title = "Try again in a moment"
+        body = (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+            f"<body><main><h1>{title}</h1><p>{escape(exc.message)}</p><p><code>{exc.code}</code></p>"
+            "</main></body></html>"
+        )
+        return HTMLResponse(body, status_code=exc.status, headers=headers)
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+
 def _describe_validation(exc: RequestValidationError) -> dict[str, str]:
     errors = exc.errors()
     first = errors[0] if errors else {}
@@ -143,5 +160,7 @@ async def _sweep_forever(ctx: Context) -> None:
         await anyio.sleep(SWEEP_INTERVAL)
         try:
             await maintenance.sweep_expired(ctx)
+        except ServiceUnavailable as exc:
+            log.warning("sweeping expired rows skipped: %s", exc.code)  # the database is busy or down
         except Exception:
             log.exception("sweeping expired rows failed")

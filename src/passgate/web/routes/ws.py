@@ -11,7 +11,7 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 
-from passgate.errors import BadRequest, PassgateError
+from passgate.errors import BadRequest, PassgateError, ServiceUnavailable
 from passgate.services import credentials, device_links, login, registration, sessions
 from passgate.services.context import Context
 from passgate.services.stepup import Action, acts
@@ -58,7 +58,7 @@ async def _run(websocket: WebSocket, flow: Callable[[Context], Awaitable[dict[st
         await websocket.close()
     except PassgateError as exc:
         await websocket.send_json({"status": "error", "message": exc.message, "code": exc.code})
-        await websocket.close(code=1008)
+        await websocket.close(code=1013 if isinstance(exc, ServiceUnavailable) else 1008)  # 1013: try later
     except TimeoutError:
         await websocket.send_json({"status": "error", "message": "Timed out.", "code": "timeout"})
         await websocket.close(code=1008)
