@@ -69,7 +69,7 @@ async def signed_in(http: httpx.AsyncClient, user_name: str | None = None) -> tu
     return passkeys, name
 
 
-# Return URLs that must never be accepted (SECURITY FA-06), for Passgate at https://auth.example.com with
+# Return URLs that must never be accepted (ASVS 3.7.2), for Passgate at https://auth.example.com with
 # PASSGATE_COOKIE_DOMAIN=example.com and PASSGATE_RETURN_HOSTS="partner.org,*.tools.net".
 TRICKS = [
     "//evil.com",

@@ -101,7 +101,7 @@ def test_the_session_cookie_does_not_reach_the_app(gated: Gated) -> None:
     received = person.upstream_headers(person.get(gated.app_url + "/"))
     cookie = "; ".join(received.get("cookie", []))
     assert "theme=dark" in cookie
-    assert "passgate=" not in cookie  # SECURITY FA-08
+    assert "passgate=" not in cookie  # ASVS 10.1.1: tokens only to the parts that need them
 
 
 def test_group_rule_403_outside_200_inside(gated: Gated) -> None:

@@ -1,4 +1,4 @@
-"""The forward-auth gate (API.md "Forward-auth", SECURITY §7): may this session open this URL?
+"""The forward-auth gate (docs/proxies.md): may this session open this URL?
 
 `Gate.decide` answers from memory on the hot path: the token's signature is checked once per token
 string, the session is re-read at most once per revocation window (`services/revocation.py`), and the

@@ -30,6 +30,9 @@ from passgate.web.proxies import COOKIE, Forwarded, TrustedProxies, collect, rea
 log = logging.getLogger("passgate.forward_auth")
 PATH = "/auth/forward-auth"
 Answer = tuple[int, Sequence[tuple[bytes, bytes]], bytes]
+MAX_COOKIES = 4096
+_UNSEEN = "\0unseen"  # memo markers: no real cookie value contains NUL
+_DUPLICATE = "\0duplicate"
 PAGE_CSP = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 SECURITY = [
     (b"cache-control", b"no-store"),
@@ -53,6 +56,7 @@ class ForwardAuth:
         self.gate = Gate(ctx)
         self.proxies = proxies
         self.cookie = ctx.settings.session_cookie_name
+        self._tokens: dict[bytes, str | None] = {}  # Cookie header → the session token (memo)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, headers, body = await self.answer(scope)
@@ -65,7 +69,7 @@ class ForwardAuth:
             values = collect(scope["headers"])
             forwarded = read_forwarded(self.proxies, scope, values)
             cookie = values.get(COOKIE)
-            token = session_value(cookie.decode("latin-1"), self.cookie) if cookie is not None else None
+            token = self._token(cookie) if cookie is not None else None
             decision = await self.gate.decide(token, scope["query_string"], forwarded.host, forwarded.uri)
         except DuplicateCookie:
             log.warning("forward-auth refused: the session cookie was sent twice (%s)", forwarded.host)
@@ -79,6 +83,22 @@ class ForwardAuth:
         if decision.allowed:
             return 204, decision.headers, b""
         return self._denial(scope, decision, forwarded)
+
+    def _token(self, cookie: bytes) -> str | None:
+        """The session token in a Cookie header (`web/cookies.py`: the one parser), remembered per header
+        value; DuplicateCookie, every time, for a header that carries it twice."""
+        token = self._tokens.get(cookie, _UNSEEN)
+        if token is _UNSEEN:
+            try:
+                token = session_value(cookie.decode("latin-1"), self.cookie)
+            except DuplicateCookie:
+                token = _DUPLICATE
+            if len(self._tokens) >= MAX_COOKIES:
+                self._tokens.clear()
+            self._tokens[cookie] = token
+        if token is _DUPLICATE:
+            raise DuplicateCookie()
+        return token
 
     def _denial(self, scope: Scope, decision: Decision, forwarded: Forwarded) -> Answer:
         if decision.status == 403:
