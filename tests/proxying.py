@@ -4,8 +4,11 @@ Fixtures for `tests/proxy/` (imported by the test modules, not a conftest: every
 a package is the module `conftest`, and test modules import the root one by that name).
 
 The proxies run the documented configurations (`docs/proxies/nginx.conf`, `docs/proxies/Caddyfile`)
-with only the addresses (and nginx's certificate paths) replaced. Locally a missing nginx/Caddy skips;
-under `CI=true` it fails.
+with only the addresses, nginx's host name and certificate paths replaced (and, for `caddy-plain`, the
+`?` removed from `uri`). Locally a missing nginx/Caddy skips; under `CI=true` it fails.
+
+The app behind them echoes what it received and names the handler it would run, routing by prefix the
+way some app reads the path (`gatekit.app_routes_to`): `admin` for anything under `/admin`.
 
     def test_x(gated: Gated) -> None:           # parametrised: nginx, caddy
         person = gated.person()                  # a browser: cookie jar + software authenticator
@@ -20,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -29,10 +33,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
 from flows import unique_name
+from gatekit import app_routes_to
 from servers import RunningServer, free_port, start_passgate
 from softkey import SoftAuthenticator
 
@@ -64,13 +70,14 @@ def require(tool: str | None, name: str) -> str:
 
 
 class _Echo(BaseHTTPRequestHandler):
-    """Answers every request with the method, path and headers it received, as JSON."""
+    """Answers every request with the method, path, headers and handler (`admin` or `other`), as JSON."""
 
     def _answer(self) -> None:
         body = json.dumps(
             {
                 "method": self.command,
                 "path": self.path,
+                "handler": "admin" if app_routes_to("/admin", self.path) else "other",
                 "headers": [[k.lower(), v] for k, v in self.headers.items()],
             }
         ).encode()
@@ -112,6 +119,8 @@ def nginx_config(*, port: int, passgate_port: int, app_port: int, cert: Path, ke
     text = (DOCS / "nginx.conf").read_text(encoding="utf-8")
     replacements = {
         "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",
+        "listen 443 ssl default_server;": f"listen 127.0.0.1:{port} ssl default_server;",
+        "server_name app.example.com;": "server_name localhost;",
         "/etc/ssl/app.example.com.crt": str(cert),
         "/etc/ssl/app.example.com.key": str(key),
         "http://127.0.0.1:8000/": f"http://127.0.0.1:{passgate_port}/",
@@ -120,13 +129,16 @@ def nginx_config(*, port: int, passgate_port: int, app_port: int, cert: Path, ke
     return _replace(text, replacements)
 
 
-def caddy_config(*, port: int, passgate_port: int, app_port: int) -> str:
+def caddy_config(*, port: int, passgate_port: int, app_port: int, plain: bool = False) -> str:
+    """The documented Caddyfile; `plain`: with `uri /auth/forward-auth` (no `?`), as Caddy's docs show."""
     text = (DOCS / "Caddyfile").read_text(encoding="utf-8")
     replacements = {
         "app.example.com {": f"http://localhost:{port} {{",
         "forward_auth 127.0.0.1:8000 {": f"forward_auth 127.0.0.1:{passgate_port} {{",
         "reverse_proxy 127.0.0.1:3000 {": f"reverse_proxy 127.0.0.1:{app_port} {{",
     }
+    if plain:
+        replacements["uri /auth/forward-auth?\n"] = "uri /auth/forward-auth\n"
     return "{\n\tadmin off\n}\n\n" + _replace(text, replacements)
 
 
@@ -210,12 +222,12 @@ def run_nginx(directory: Path, *, passgate_port: int, app_port: int) -> Iterator
 
 
 @contextlib.contextmanager
-def run_caddy(directory: Path, *, passgate_port: int, app_port: int) -> Iterator[str]:
+def run_caddy(directory: Path, *, passgate_port: int, app_port: int, plain: bool = False) -> Iterator[str]:
     binary = require(CADDY, "caddy")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     (directory / "Caddyfile").write_text(
-        caddy_config(port=port, passgate_port=passgate_port, app_port=app_port)
+        caddy_config(port=port, passgate_port=passgate_port, app_port=app_port, plain=plain)
     )
     env = {
         **os.environ,
@@ -231,6 +243,9 @@ def run_caddy(directory: Path, *, passgate_port: int, app_port: int) -> Iterator
 # --------------------------------------------------------------------------- a person with a browser
 
 
+RAW_TIMEOUTS = {"timeout": {"connect": 10.0, "read": 10.0, "write": 10.0, "pool": 10.0}}
+
+
 class Person:
     """One browser: a cookie jar shared by Passgate and the app (same host, ports differ) and a passkey."""
 
@@ -238,13 +253,29 @@ class Person:
         self.passgate = passgate
         self.authenticator = authenticator or SoftAuthenticator()
         self.http = httpx.Client(verify=False, timeout=10, follow_redirects=False)  # own test certificate
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        self._raw = httpcore.ConnectionPool(ssl_context=context)
         self.user_name = ""
 
     def close(self) -> None:
         self.http.close()
+        self._raw.close()
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.http.get(url, **kwargs)
+
+    def get_raw(self, base: str, target: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """GET `target` byte for byte (httpx resolves `..` in URLs), with this person's cookies."""
+        url = httpx.URL(base)
+        sent = {"host": url.netloc.decode(), "accept": "*/*", **(headers or {})}
+        cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.http.cookies.jar)
+        if cookies:
+            sent["cookie"] = cookies
+        port = url.port or (443 if url.scheme == "https" else 80)
+        raw_url = httpcore.URL(scheme=url.scheme, host=url.host, port=port, target=target.encode())
+        answer = self._raw.request("GET", raw_url, headers=list(sent.items()), extensions=RAW_TIMEOUTS)
+        return httpx.Response(answer.status, headers=answer.headers, content=answer.content)
 
     def api(self, path: str, body: Any = None) -> httpx.Response:
         origin = self.passgate.url
@@ -345,3 +376,16 @@ def nginx_in_front(
             return stack.enter_context(run_nginx(directory, passgate_port=server.port, app_port=upstream))
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def plain_caddy(
+    passgate: RunningServer, upstream: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gated]:
+    """Caddy with `uri /auth/forward-auth` (no `?`): it passes the app's query string on to Passgate."""
+    directory = tmp_path_factory.mktemp("caddy-plain")
+    with run_caddy(directory, passgate_port=passgate.port, app_port=upstream, plain=True) as url:
+        gated = Gated(proxy="caddy-plain", app_url=url, passgate=passgate, people=[])
+        yield gated
+        for person in gated.people:
+            person.close()

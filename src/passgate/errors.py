@@ -7,6 +7,7 @@ message for people; the underlying cause (a library's message) is kept for logs 
     │   ├── CeremonyFailed  400   a WebAuthn response failed verification (one message for all reasons)
     │   └── LinkInvalid     400   a device link is unknown, used or expired
     ├── NotAuthenticated    401   no valid session
+    │   └── DuplicateCookie 401   the session cookie sent twice (refused, never first or last wins)
     ├── ReauthRequired      401   a fresh passkey check is needed (step-up)
     ├── Forbidden           403   signed in but not allowed
     ├── NotFound            404
@@ -69,6 +70,11 @@ class NotAuthenticated(PassgateError):
     status = 401
     code = "not_authenticated"
     message = "Not signed in."
+
+
+class DuplicateCookie(NotAuthenticated):
+    code = "duplicate_cookie"
+    message = "Your browser sent the sign-in cookie twice. Clear this site's cookies, then sign in again."
 
 
 class ReauthRequired(PassgateError):

@@ -50,7 +50,9 @@ class GateRule(BaseModel):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if value and (not value.startswith("/") or any(char in value for char in "?#%\\ \t")):
+        plain = not any(char in value for char in "?#%\\;") and value.isprintable() and " " not in value
+        dots = any(segment.strip(".") == "" for segment in value.split("/") if segment)
+        if value and (not value.startswith("/") or not plain or dots):
             raise ValueError(f"rule path {value!r} must be a plain path prefix such as '/admin'")
         return value.rstrip("/").lower() if value != "/" else ""
 

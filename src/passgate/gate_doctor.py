@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from passgate.config import Settings
 from passgate.services.return_url import allowed_hosts, safe_return_url
-from passgate.services.rules import RuleBook, normalise_path
+from passgate.services.rules import RuleBook, read_path
 
 Echo = Callable[[str], object]
 Check = tuple[bool, str, str]
@@ -30,7 +30,7 @@ def explain(settings: Settings, url: str, echo: Echo) -> bool:
     for passed, label, detail in checks:
         echo(f"  {'✔' if passed else '✘'} {label}: {detail}")
     echo("  Rules:")
-    for line in _rules(settings, host, parts.path or "/"):
+    for line in _rules(settings, host, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")):
         echo(f"    {line}")
     return all(passed for passed, _, _ in checks)
 
@@ -106,13 +106,17 @@ def _return(settings: Settings, url: str) -> Check:
     )
 
 
-def _rules(settings: Settings, host: str, path: str) -> list[str]:
-    book = RuleBook(settings.forward_auth_rules)
-    normal = normalise_path(path)
-    located = book.for_target(host, normal)
-    lines = [
-        f"path as matched: {normal}" if normal else "path cannot be normalised: every host/path rule applies"
-    ]
+def _rules(settings: Settings, host: str, target: str) -> list[str]:
+    book = RuleBook.for_settings(settings)
+    reading = read_path(target)
+    located = book.for_target(host, target)
+    if reading.ambiguity:
+        lines = [f"path is ambiguous ({reading.ambiguity}): every path rule applies"]
+    else:
+        shown = sorted("/" + "/".join(segments) for segments in reading.readings)
+        lines = [f"path as matched (any of): {', '.join(shown)}"]
+    if book.located and book.known_host(host) is None:
+        lines.append(f"{host} is none of Passgate's own hosts or the rules' hosts: every host rule applies")
     lines += [f"applies by host/path — {requirement.describe()}" for requirement in located]
     others = [requirement for name, requirement in book.named.items() if requirement not in located]
     lines += [f"only with ?rule={requirement.name} — {requirement.describe()}" for requirement in others]

@@ -1,5 +1,6 @@
 """The gate behind real nginx and Caddy, with the documented configs (`docs/proxies/`), a real
-`passgate serve` and an app that echoes the headers it receives. Each test runs once per proxy."""
+`passgate serve` and an app that echoes the headers it receives and routes by prefix. Each test runs
+once per proxy; the plain Caddy config (`uri` without `?`) has a test of its own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from gatekit import TRICKS
+from gatekit import PATH_CLEAR, PATH_TRICKS, TRICKS
 
 if TYPE_CHECKING:
     from proxying import Gated, Person
@@ -33,6 +34,10 @@ def sign_in_target(gated: Gated, response: httpx.Response) -> str:
     refresh = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', response.text)
     assert refresh is not None and refresh.group(1).replace("&amp;", "&") == location
     return location
+
+
+def reached_admin(response: httpx.Response) -> bool:
+    return response.status_code == 200 and bool(response.content) and response.json()["handler"] == "admin"
 
 
 def query_of(url: str) -> dict[str, list[str]]:
@@ -96,7 +101,7 @@ def test_the_session_cookie_does_not_reach_the_app(gated: Gated) -> None:
     received = person.upstream_headers(person.get(gated.app_url + "/"))
     cookie = "; ".join(received.get("cookie", []))
     assert "theme=dark" in cookie
-    assert "passgate=" not in cookie  # SECURITY FA-08
+    assert "passgate=" not in cookie  # ASVS 10.1.1: tokens only to the parts that need them
 
 
 def test_group_rule_403_outside_200_inside(gated: Gated) -> None:
@@ -175,9 +180,7 @@ PROXY_TRICKS = [
 )
 def test_open_redirect_tricks_through_the_proxy_are_refused(gated: Gated, trick: dict[str, str]) -> None:
     headers = {name: value for name, value in trick.items() if name != "path"}
-    request = httpx.Request("GET", gated.app_url + "/", headers={**HTML, **headers})
-    request.url = request.url.copy_with(raw_path=trick.get("path", "/").encode())
-    response = gated.person().http.send(request)
+    response = gated.person().get_raw(gated.app_url, trick.get("path", "/"), {**HTML, **headers})
     # a redirect or page to sign in, a refusal, or (Caddy, unknown host) an empty answer
     assert response.status_code in (302, 400, 401, 404, 421) or response.content == b"", response.status_code
     for url in [response.headers.get("location", ""), *re.findall(r'(?:href|url)=([^">]+)', response.text)]:
@@ -211,3 +214,55 @@ def test_forwarded_headers_from_an_untrusted_address_are_ignored(passgate: Runni
     assert query_of(trusted.headers["location"])["return_to"] == ["https://localhost:4321/steal"]
     refused = httpx.get(gate, headers=spoof)  # trusted peer, but evil.com is no allowed return host
     assert refused.headers["location"] == passgate.url + "/signin"
+
+
+def test_path_tricks_never_reach_the_apps_admin_handler(gated: Gated) -> None:
+    """The `/admin` rule holds whatever the target looks like: the proxies pass it on raw, so the gate
+    must judge every way the app could read it (`gatekit.PATH_TRICKS`)."""
+    person = signed_up(gated)  # not in "admins"
+    answers = {trick: person.get_raw(gated.app_url, trick) for trick in PATH_TRICKS}
+    assert {trick: r.status_code for trick, r in answers.items() if r.status_code == 200} == {}
+    assert not [trick for trick, response in answers.items() if reached_admin(response)]
+    judged = [trick for trick, response in answers.items() if response.status_code == 403]
+    assert len(judged) > len(PATH_TRICKS) * 0.7, answers  # most reach the gate (the rest: proxy 400s)
+    for clear in PATH_CLEAR:
+        response = person.get_raw(gated.app_url, clear)
+        assert response.status_code == 200 and response.json()["handler"] == "other", clear
+
+
+@pytest.mark.parametrize("host", ["evil.com", "localhost.evil.com", "127.0.0.1"])
+def test_a_forged_host_never_skips_a_host_rule(gated: Gated, host: str) -> None:
+    person = signed_up(gated)  # the rule: host `localhost`, path `/admin`, group `admins`
+    response = person.get(gated.app_url + "/admin/users", headers={"host": host})
+    assert not reached_admin(response), response.status_code
+    if gated.proxy == "nginx":
+        assert response.status_code == 421  # the recipe's default server
+    assert person.get(gated.app_url + "/admin/users").status_code == 403
+
+
+def test_a_plain_caddy_config_keeps_query_strings_working(plain_caddy: Gated) -> None:
+    """`uri /auth/forward-auth` without `?`, as Caddy's docs show: Caddy passes `?x=1` on to Passgate."""
+    person = plain_caddy.person()
+    wanted = plain_caddy.app_url + "/page?x=1"
+    anonymous = person.get(wanted, headers=HTML)
+    assert anonymous.status_code == 401  # not a 400
+    assert query_of(anonymous.headers["location"])["return_to"] == [wanted]
+    person.sign_up()
+    arrived = person.get(wanted)
+    assert arrived.status_code == 200, arrived.text
+    assert arrived.json()["path"] == "/page?x=1"
+    assert person.get(plain_caddy.app_url + "/page?rule=nope&grup=1").status_code == 200
+    assert person.get_raw(plain_caddy.app_url, "/admin/..%2fpage?x=1").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/auth", "/auth/"])
+def test_the_authentication_app_at_auth(passgate: RunningServer, path: str) -> None:
+    """What other gates' nginx configs point at (`error_page 401 = …/auth/?rd=…`)."""
+    back = "http://localhost:4321/app?x=1"
+    for parameter in ("rd", "next", "return_to"):
+        response = httpx.get(passgate.url + path, params={parameter: back}, follow_redirects=True)
+        assert response.status_code == 200
+        assert str(response.url).startswith(passgate.url + "/signin?")
+        assert query_of(str(response.url))["return_to"] == [back]
+    refused = httpx.get(passgate.url + path, params={"next": "https://evil.com/"}, follow_redirects=True)
+    assert str(refused.url) == passgate.url + "/signin"

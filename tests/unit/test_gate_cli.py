@@ -45,12 +45,16 @@ def test_doctor_explains_a_protected_url(tmp_path: Path, monkeypatch: pytest.Mon
     result = CliRunner().invoke(app, ["doctor", "--url", "https://app.example.com/x/../Admin/users"])
     assert result.exit_code == 0, result.output
     assert "Domain=example.com reaches app.example.com" in result.output
-    assert "path as matched: /admin/users" in result.output
-    assert "admin: group admins" in result.output
+    assert "path is ambiguous (dot-segment): every path rule applies" in result.output
+    assert "applies by host/path — admin: group admins" in result.output
     assert "then back to https://app.example.com/x/../Admin/users" in result.output
+    plain = CliRunner().invoke(app, ["doctor", "--url", "https://app.example.com/%41dmin/users?x=1"])
+    assert "path as matched (any of): /%41dmin/users, /admin/users" in plain.output
+    assert "applies by host/path — admin: group admins" in plain.output
     refused = CliRunner().invoke(app, ["doctor", "--url", "https://app.elsewhere.org/"])
     assert refused.exit_code == 1
     assert "never reaches" not in refused.output and "does not reach app.elsewhere.org" in refused.output
+    assert "app.elsewhere.org is none of Passgate's own hosts" in refused.output
     monkeypatch.delenv("PASSGATE_TRUSTED_PROXIES")
     untrusted = CliRunner().invoke(app, ["doctor", "--url", "https://app.example.com/"])
     assert untrusted.exit_code == 1 and "PASSGATE_TRUSTED_PROXIES" in untrusted.output

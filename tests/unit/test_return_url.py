@@ -1,4 +1,4 @@
-"""The one return-URL check (SECURITY FA-06): allowed hosts only, and every known trick refused."""
+"""The one return-URL check (ASVS 3.7.2): allowed hosts only, and every known trick refused."""
 
 from __future__ import annotations
 

@@ -87,12 +87,12 @@ async def test_no_email_header_when_the_name_is_not_an_address(http: httpx.Async
 )
 async def test_no_bypass_for_special_paths_or_agents(http: httpx.AsyncClient, uri: str) -> None:
     headers = {"x-forwarded-uri": uri, "user-agent": "kube-probe/1.29", "x-forwarded-method": "HEAD"}
-    assert (await gate(http, headers=headers)).status_code == 401  # SECURITY FA-04
+    assert (await gate(http, headers=headers)).status_code == 401  # oauth2-proxy CVE-2026-34457
 
 
 @pytest.mark.parametrize("method", ["HEAD", "POST", "OPTIONS", "PROPFIND"])
 async def test_every_method_gets_the_same_decision(http: httpx.AsyncClient, method: str) -> None:
-    assert (await http.request(method, "/auth/forward-auth", headers=APP)).status_code == 401  # FA-05
+    assert (await http.request(method, "/auth/forward-auth", headers=APP)).status_code == 401  # ASVS 8.3.1
     await signed_in(http)
     assert (await http.request(method, "/auth/forward-auth", headers=APP)).status_code == 204
 
@@ -173,12 +173,13 @@ async def test_uv_rule_needs_a_user_verified_session(http: httpx.AsyncClient) ->
 @pytest.mark.parametrize(
     "uri",
     ["/admin", "/admin/", "/ADMIN/x", "/public/../admin", "//admin", "/%2e%2e/admin", "/%2561dmin",
-     "/admin;x=1", "/public\\..\\admin", "/%2Fadmin/settings", "/admin?/public", "/%ff/admin"],
+     "/admin;x=1", "/public\\..\\admin", "/%2Fadmin/settings", "/admin?/public", "/%ff/admin",
+     "/admin/../public", "/admin/%2e%2e/public", "/admin/%252e%252e/public", "/admin/.%2e/x"],
 )  # fmt: skip
 async def test_located_rule_matches_the_normalised_path(http: httpx.AsyncClient, uri: str) -> None:
     await signed_in(http)  # not in "admins"
     headers = {"x-forwarded-host": "localhost:9000", "x-forwarded-uri": uri}
-    assert (await gate(http, headers=headers)).status_code == 403  # FA-03
+    assert (await gate(http, headers=headers)).status_code == 403  # oauth2-proxy CVE-2025-54576
 
 
 @pytest.mark.parametrize("uri", ["/public?x=/admin", "/public/admin", "/administrator", "/"])
@@ -186,6 +187,35 @@ async def test_located_rule_leaves_other_paths_alone(http: httpx.AsyncClient, ur
     await signed_in(http)
     headers = {"x-forwarded-host": "localhost:9000", "x-forwarded-uri": uri}
     assert (await gate(http, headers=headers)).status_code == 204
+
+
+async def test_a_forged_host_meets_every_host_rule(http: httpx.AsyncClient) -> None:
+    await signed_in(http)  # not in "admins"; the rule is for host `localhost`, path `/admin`
+    for host in ("evil.example", "localhost.evil.example", "127.0.0.1:9000"):
+        headers = {"x-forwarded-host": host, "x-forwarded-uri": "/admin/users"}
+        assert (await gate(http, headers=headers)).status_code == 403, host
+    assert (
+        await gate(http, headers={"x-forwarded-host": "evil.example", "x-forwarded-uri": "/x"})
+    ).status_code == 204
+
+
+# --------------------------------------------------------------------------- the app's own query
+
+
+async def test_the_apps_query_passed_on_by_a_plain_caddy_is_no_rule(http: httpx.AsyncClient) -> None:
+    await signed_in(http)
+    # Caddy `uri /auth/forward-auth` (no `?`) sends the app's query along: it equals X-Forwarded-Uri's
+    for query in ("?x=1", "?grup=admins&page=2", "?rule=nope", "?user="):
+        response = await gate(http, query, {"x-forwarded-uri": "/app/page" + query})
+        assert response.status_code == 204, (query, response.text)
+    assert (await gate(http, "?x=1", {"x-forwarded-uri": "/app/page?x=2"})).status_code == 400
+
+
+async def test_a_client_cannot_cancel_the_proxys_options_by_copying_them(http: httpx.AsyncClient) -> None:
+    await signed_in(http)
+    for query in ("?group=admins", "?rule=admin", "?user=root"):
+        response = await gate(http, query, {"x-forwarded-uri": "/app/page" + query})
+        assert response.status_code == 403, query
 
 
 # --------------------------------------------------------------------------- proxy headers
@@ -223,7 +253,7 @@ async def test_unparsable_forwarded_headers_fail_closed(
 ) -> None:
     await signed_in(http)
     response = await gate(http, headers=headers)
-    assert response.status_code == 400  # FA-02: refused, not judged on a guess
+    assert response.status_code == 400  # refused, not judged on a guess
     assert response.json()["code"] == "bad_forwarded"
 
 
@@ -251,6 +281,49 @@ async def test_another_cookie_ending_in_the_name_is_not_the_session(
     assert response.status_code == 204
 
 
+async def test_the_gate_and_the_api_read_one_cookie_the_same_way(
+    http: httpx.AsyncClient, ctx: Context
+) -> None:
+    name = ctx.settings.session_cookie_name
+    await signed_in(http)
+    token_a, user_a = http.cookies[name], (await http.get("/auth/me")).json()["user_id"]
+    http.cookies.clear()
+    await signed_in(http)
+    token_b, user_b = http.cookies[name], (await http.get("/auth/me")).json()["user_id"]
+    http.cookies.clear()
+    # `prefs=a passgate=A` is one cookie named `prefs`: both surfaces see B (the gate used to see A)
+    cookie = {"cookie": f"prefs=a {name}={token_a}; {name}={token_b}"}
+    assert (await http.get("/auth/me", headers=cookie)).json()["user_id"] == user_b
+    assert (await gate(http, headers=cookie)).headers["x-auth-user-id"] == user_b
+    assert user_a != user_b
+
+
+@pytest.mark.parametrize("shape", ["one header", "two headers", "one empty"])
+async def test_a_duplicate_session_cookie_is_refused_everywhere(
+    http: httpx.AsyncClient, ctx: Context, shape: str
+) -> None:
+    name = ctx.settings.session_cookie_name
+    await signed_in(http)
+    token = http.cookies[name]
+    http.cookies.clear()
+    headers = {
+        "one header": [("cookie", f"{name}={token}; theme=dark; {name}={token}")],
+        "two headers": [("cookie", f"{name}={token}"), ("cookie", f"{name}={token}")],
+        "one empty": [("cookie", f"{name}=; {name}={token}")],
+    }[shape]
+    me = await http.get("/auth/me", headers=headers)
+    assert me.status_code == 401
+    assert me.json()["code"] == "duplicate_cookie"
+    denied = await http.get("/auth/forward-auth", headers=[*APP.items(), *headers])
+    assert denied.status_code == 401
+    assert denied.json()["code"] == "duplicate_cookie"
+    assert denied.headers["location"].startswith(f"{ORIGIN}/signin")
+    # a cookie in a second Cookie header counts on both surfaces (HTTP/2 splits cookies that way)
+    split = [("cookie", "theme=dark"), ("cookie", f"{name}={token}")]
+    assert (await http.get("/auth/me", headers=split)).status_code == 200
+    assert (await http.get("/auth/forward-auth", headers=[*APP.items(), *split])).status_code == 204
+
+
 async def test_return_url_on_a_foreign_host_is_dropped(http: httpx.AsyncClient) -> None:
     response = await gate(http, headers={"x-forwarded-host": "evil.example"})
     assert response.status_code == 401
@@ -267,6 +340,28 @@ async def test_client_ip_comes_from_a_trusted_proxy(http: httpx.AsyncClient) -> 
     await passkeys.register(unique_name())
     sessions = (await http.post("/auth/user-info", json={})).json()["sessions"]
     assert sessions[0]["ip"] == "203.0.113.9"
+
+
+# --------------------------------------------------------------------------- the authentication app
+
+
+@pytest.mark.parametrize("path", ["/auth", "/auth/"])
+async def test_auth_is_the_authentication_app(http: httpx.AsyncClient, path: str) -> None:
+    app_url = "http://localhost:9000/app/page?x=1"
+    for parameter in ("rd", "next", "return_to"):
+        response = await http.get(path, params={parameter: app_url})
+        assert response.status_code == 303
+        assert parse_qs(urlsplit(response.headers["location"]).query) == {"return_to": [app_url]}
+        assert response.headers["location"].startswith("/signin?")
+    for trick in ("https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)"):
+        assert (await http.get(path, params={"next": trick})).headers["location"] == "/signin"
+    assert (await http.get(path)).headers["location"] == "/signin"
+    assert (
+        await http.get("/signin", params={"next": app_url}, headers={"accept": "text/html"})
+    ).status_code == 200
+    await signed_in(http)
+    signed = await http.get(path, params={"rd": app_url})
+    assert signed.status_code == 303 and signed.headers["location"] == "/account"
 
 
 # --------------------------------------------------------------------------- cookie, account, docs, CLI

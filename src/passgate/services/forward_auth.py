@@ -1,4 +1,4 @@
-"""The forward-auth gate (API.md "Forward-auth", SECURITY §7): may this session open this URL?
+"""The forward-auth gate (docs/proxies.md): may this session open this URL?
 
 `Gate.decide` answers from memory on the hot path: the token's signature is checked once per token
 string, the session is re-read at most once per revocation window (`services/revocation.py`), and the
@@ -7,7 +7,8 @@ rules are compiled at start (`services/rules.py`). Outcomes:
     204  allowed: identity headers for the upstream
     401  not signed in, session ended, or a fresher passkey check is needed (`reauth_required`)
     403  signed in, but not a listed user or group member
-    400  the proxy's query names an unknown option or rule (fails closed)
+    400  the proxy's query names an unknown option or rule (fails closed); the app's own query
+         (passed on by Caddy's `uri` without `?`) is never a 400
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import quote
 
-from passgate.errors import NotAuthenticated
+from passgate.errors import DuplicateCookie, NotAuthenticated
 from passgate.services.context import Context
 from passgate.services.return_url import safe_return_url
 from passgate.services.revocation import MAX_ENTRIES, Headers, Known, SessionMemory
-from passgate.services.rules import Requirement, RuleBook, Verdict, judge, normalise_path
-from passgate.services.sessions import Current
+from passgate.services.rules import Requirement, RuleBook, Verdict, judge
+from passgate.services.sessions import Current, is_alive
 from passgate.services.tokens import SessionClaims
 from passgate.store.database import now
 
@@ -46,6 +47,7 @@ class Decision(NamedTuple):  # a tuple: built on every request, so cheaper than 
 
 NOT_SIGNED_IN = Decision(401, "not_authenticated", "Sign in to continue.")
 SESSION_ENDED = Decision(401, "session_ended", "Your session has ended. Sign in again.")
+DUPLICATE_COOKIE = Decision(401, DuplicateCookie.code, DuplicateCookie.message)
 
 
 class Gate:
@@ -54,15 +56,16 @@ class Gate:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.settings = ctx.settings
-        self.rules = RuleBook(ctx.settings.forward_auth_rules)
+        self.rules = RuleBook.for_settings(ctx.settings)
         self.memory = SessionMemory(ctx, ctx.settings.revocation_window)
         self._allow: dict[str, tuple[Known, Decision]] = {}
 
     async def decide(self, token: str | None, query: bytes, host: str | None, uri: str | None) -> Decision:
-        """The decision for one proxied request. Raises BadRequest for a bad rule query."""
-        requirements = self.rules.from_query(query)
+        """The decision for one proxied request (`host` and `uri` as forwarded: raw, None when unknown).
+        Raises BadRequest for a bad rule query."""
+        requirements = self.rules.from_proxy(query, uri) if query else ()
         if self.rules.located:
-            requirements += self.rules.for_target(host, normalise_path(uri) if uri else None)
+            requirements += self.rules.for_target(host, uri)
         if not token:
             return NOT_SIGNED_IN
         found = self.memory.cached(token)
@@ -106,13 +109,9 @@ class Gate:
         )
 
     def _alive(self, current: Current, claims: SessionClaims) -> bool:
-        session, at = current.session, now()
-        return (
-            session.user_id == claims.user_id
-            and not current.user.disabled
-            and session.expires_at > at
-            and claims.expires_at > at
-            and session.last_seen_at + self.settings.session_idle_timeout > at
+        at = now()
+        return claims.expires_at > at and is_alive(
+            self.ctx, current.session, current.user, user_id=claims.user_id, at=at
         )
 
     def return_url(self, original_url: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""Where a person may be sent after signing in: the one return-URL check (SECURITY FA-06, ASVS 3.7.2).
+"""Where a person may be sent after signing in: the one return-URL check (ASVS 3.7.2; the open redirects of
+oauth2-proxy GHSA-qqxw-m5fj-f7gv and Authelia GHSA-36f2-fcrx-fp4j).
 
 Accepted: a path on Passgate itself (`/account`), or an absolute `http(s)://host[:port]/…` URL whose host
 is allowed — Passgate's own hosts (public URL, origins), `PASSGATE_RETURN_HOSTS` entries (`*.x` for
@@ -7,11 +8,15 @@ from this parser is refused rather than repaired: backslashes, whitespace and co
 (browsers strip tabs and newlines), non-ASCII, userinfo, encoded slashes or dots in the path, a scheme
 without `//`, a trailing dot on the host, an empty or bad port. `http://` is allowed only while Passgate
 itself runs on http (local development), so a return never downgrades an https deployment.
+
+The URL may arrive under any of the names gates use (`RETURN_PARAMETERS`): Passgate's `return_to`,
+`rd` (oauth2-proxy, Authelia) and `next`; `requested` picks it, and every one goes through this check.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
 
 from passgate.config import Settings
@@ -25,6 +30,18 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # Percent-encoded `/`, `\`, `.`, `%` and controls in the path: decoded by some layer they become `//evil`.
 _ENCODED_TRICK = re.compile(r"%(?:2[fFeE5]|5[cC]|[01][0-9a-fA-F]|7[fF])")
 _BAD_PERCENT = re.compile(r"%(?![0-9a-fA-F]{2})")
+
+
+RETURN_PARAMETERS = ("return_to", "rd", "next")
+
+
+def requested(params: Mapping[str, str]) -> str | None:
+    """The return URL a request asks for, under the first of `RETURN_PARAMETERS` that it gives."""
+    for name in RETURN_PARAMETERS:
+        value = params.get(name)
+        if value:
+            return value
+    return None
 
 
 def safe_return_url(settings: Settings, url: str | None) -> str | None:

@@ -121,6 +121,7 @@ def still_signed_in(connection: Connection, ctx: Context, current: Current) -> C
 
 
 def is_alive(ctx: Context, session: SessionRecord, user: UserRecord, *, user_id: str, at: float) -> bool:
+    """The one rule for a session still being signed in (every surface: API, pages, gate, WebSockets)."""
     return not (
         session.user_id != user_id
         or user.disabled

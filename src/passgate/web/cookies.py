@@ -2,17 +2,42 @@
 
 With `PASSGATE_COOKIE_DOMAIN` the cookie carries `Domain=` so one sign-in covers every app of that
 domain behind the forward-auth gate; `__Host-` forbids `Domain=`, so it is then `__Secure-passgate`
-(the deliberate exception of SECURITY FA-09 / ASVS 3.3.3), still `Secure; HttpOnly; SameSite=Lax`."""
+(the deliberate exception of ASVS 3.3.3), still `Secure; HttpOnly; SameSite=Lax`.
+
+Every surface (the API, the pages, WebSockets, the forward-auth gate) reads the session cookie with
+`session_value`: one parser, so no two surfaces can see different sessions in the same request.
+"""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
+from passgate.errors import DuplicateCookie
 from passgate.services.context import Context
 from passgate.services.sessions import SignedIn
 from passgate.store.database import now
 
 DEVICE_COOKIE = "passgate-device"
+
+
+def session_value(header: str | None, name: str) -> str | None:
+    """The value of the cookie `name` in a `Cookie` header (several headers joined with `; `).
+
+    RFC 6265 §5.4 / §4.2.1: pairs are separated by `;`, and the name is everything before the first `=`
+    (surrounding spaces trimmed), compared exactly. `prefs=a passgate=X` is one cookie, `prefs`. A name
+    sent twice is refused (DuplicateCookie), never "first wins" or "last wins": a sibling host that can
+    set a cookie for the shared domain could otherwise slip its own session in beside the victim's.
+    """
+    if not header or name not in header:
+        return None
+    found: str | None = None
+    for pair in header.split(";"):
+        key, equals, value = pair.partition("=")
+        if equals and key.strip(" \t") == name:
+            if found is not None:
+                raise DuplicateCookie()
+            found = value.strip(" \t")
+    return found
 
 
 def set_session(response: Response, ctx: Context, signed_in: SignedIn) -> None:

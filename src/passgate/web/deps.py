@@ -12,7 +12,7 @@ from passgate.services import sessions
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
 from passgate.services.sessions import Current
-from passgate.web import proxies
+from passgate.web import cookies, proxies
 
 
 def context_of(connection: HTTPConnection) -> Context:
@@ -31,7 +31,9 @@ def client_of(connection: HTTPConnection) -> Client:
 
 
 def session_token(connection: HTTPConnection) -> str | None:
-    return connection.cookies.get(context_of(connection).settings.session_cookie_name)
+    return cookies.session_value(  # the one parser (web/cookies.py); every Cookie header, joined
+        "; ".join(connection.headers.getlist("cookie")), context_of(connection).settings.session_cookie_name
+    )
 
 
 async def optional_session(connection: HTTPConnection) -> Current | None:

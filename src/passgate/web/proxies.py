@@ -1,6 +1,7 @@
 """Trusted proxies: `X-Forwarded-*` is honoured only when the direct peer is in `PASSGATE_TRUSTED_PROXIES`
-(SECURITY FA-01); from anyone else it is ignored. From a trusted peer, a value that cannot be parsed
-fails closed (FA-02): the request is refused instead of being judged on a guess.
+(ASVS 4.1.3; oauth2-proxy CVE-2026-40575); from anyone else it is ignored. From a trusted peer, a value
+that cannot be parsed fails closed (authentik CVE-2024-47070): the request is refused instead of being
+judged on a guess.
 """
 
 from __future__ import annotations

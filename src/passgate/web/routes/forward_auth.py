@@ -13,19 +13,26 @@ import json
 import logging
 from collections.abc import Sequence
 from html import escape
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from passgate.errors import PassgateError
+from passgate.errors import DuplicateCookie, PassgateError
 from passgate.services.context import Context
-from passgate.services.forward_auth import Decision, Gate
+from passgate.services.forward_auth import DUPLICATE_COOKIE, Decision, Gate
+from passgate.services.return_url import requested, safe_return_url
+from passgate.web.cookies import session_value
+from passgate.web.deps import Ctx, MaybeSignedIn
 from passgate.web.proxies import COOKIE, Forwarded, TrustedProxies, collect, read_forwarded
 
 log = logging.getLogger("passgate.forward_auth")
 PATH = "/auth/forward-auth"
 Answer = tuple[int, Sequence[tuple[bytes, bytes]], bytes]
+MAX_COOKIES = 4096
+_UNSEEN = "\0unseen"  # memo markers: no real cookie value contains NUL
+_DUPLICATE = "\0duplicate"
 PAGE_CSP = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 SECURITY = [
     (b"cache-control", b"no-store"),
@@ -48,7 +55,8 @@ class ForwardAuth:
     def __init__(self, ctx: Context, proxies: TrustedProxies):
         self.gate = Gate(ctx)
         self.proxies = proxies
-        self.cookie = ctx.settings.session_cookie_name.encode() + b"="
+        self.cookie = ctx.settings.session_cookie_name
+        self._tokens: dict[bytes, str | None] = {}  # Cookie header → the session token (memo)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, headers, body = await self.answer(scope)
@@ -60,8 +68,12 @@ class ForwardAuth:
         try:
             values = collect(scope["headers"])
             forwarded = read_forwarded(self.proxies, scope, values)
-            token = self._token(values.get(COOKIE))
+            cookie = values.get(COOKIE)
+            token = self._token(cookie) if cookie is not None else None
             decision = await self.gate.decide(token, scope["query_string"], forwarded.host, forwarded.uri)
+        except DuplicateCookie:
+            log.warning("forward-auth refused: the session cookie was sent twice (%s)", forwarded.host)
+            decision = DUPLICATE_COOKIE
         except PassgateError as exc:
             log.warning("forward-auth refused: %s (%s)", exc.code, exc.detail or exc.message)
             return _json(exc.status, {"error": exc.message, "code": exc.code}, [])
@@ -72,18 +84,20 @@ class ForwardAuth:
             return 204, decision.headers, b""
         return self._denial(scope, decision, forwarded)
 
-    def _token(self, cookie: bytes | None) -> str | None:
-        """The session cookie's value (the first one, when several are sent)."""
-        if cookie is None:
-            return None
-        prefix = self.cookie
-        start = cookie.find(prefix)
-        while start > 0 and cookie[start - 1] not in b"; ":  # `mypassgate=` is another cookie
-            start = cookie.find(prefix, start + 1)
-        if start < 0:
-            return None
-        end = cookie.find(b";", start)
-        token: str = cookie[start + len(prefix) : end if end >= 0 else len(cookie)].strip().decode("latin-1")
+    def _token(self, cookie: bytes) -> str | None:
+        """The session token in a Cookie header (`web/cookies.py`: the one parser), remembered per header
+        value; DuplicateCookie, every time, for a header that carries it twice."""
+        token = self._tokens.get(cookie, _UNSEEN)
+        if token is _UNSEEN:
+            try:
+                token = session_value(cookie.decode("latin-1"), self.cookie)
+            except DuplicateCookie:
+                token = _DUPLICATE
+            if len(self._tokens) >= MAX_COOKIES:
+                self._tokens.clear()
+            self._tokens[cookie] = token
+        if token is _DUPLICATE:
+            raise DuplicateCookie()
         return token
 
     def _denial(self, scope: Scope, decision: Decision, forwarded: Forwarded) -> Answer:
@@ -172,3 +186,17 @@ async def forward_auth(request: Request) -> Response:
     response = Response(body, status_code=status)
     response.raw_headers = list(headers)
     return response
+
+
+@router.get("", include_in_schema=False)
+@router.get("/", include_in_schema=False)
+async def auth_app(request: Request, ctx: Ctx, current: MaybeSignedIn) -> RedirectResponse:
+    """`/auth` and `/auth/`, the authentication app other gates' configs send people to (nginx
+    `error_page 401 = …/auth/?rd=…`): the sign-in page when signed out, carrying a return URL from
+    `return_to`, `rd` or `next` once it passes the return-URL check; the account page when signed in."""
+    if current is not None:
+        return RedirectResponse("/account", status_code=303)
+    back = safe_return_url(ctx.settings, requested(request.query_params))
+    return RedirectResponse(
+        "/signin" + (f"?{urlencode({'return_to': back})}" if back else ""), status_code=303
+    )

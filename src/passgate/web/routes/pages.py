@@ -21,7 +21,7 @@ from passgate.ceremony.encoding import b64url_encode
 from passgate.config import Settings
 from passgate.errors import NotAuthenticated
 from passgate.services import credentials, stepup
-from passgate.services.return_url import safe_return_url
+from passgate.services.return_url import requested, safe_return_url
 from passgate.services.sessions import Current
 from passgate.services.stepup import Action
 from passgate.store.database import now
@@ -55,7 +55,7 @@ class ReturnTo:
 
 
 def return_to(request: Request, settings: Settings) -> ReturnTo:
-    raw = request.query_params.get("return_to") or request.query_params.get("rd")
+    raw = requested(request.query_params)  # `return_to`, `rd` or `next`
     if not raw:
         return ReturnTo()
     safe = safe_return_url(settings, raw)
