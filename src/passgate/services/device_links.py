@@ -26,7 +26,7 @@ from passgate.store import credentials, links, users
 from passgate.store.database import now
 from passgate.store.records import ChallengeRecord, LinkRecord, UserRecord
 
-PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$")
+PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$", re.ASCII)  # the words are ASCII; no case-folding tricks
 WORDS = 3
 
 
