@@ -17,6 +17,8 @@ import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
+from appkit import make_settings
+from passgate.errors import ConfigError
 from servers import RunningServer, start_passgate
 
 SECURITY = ("x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy")
@@ -182,3 +184,12 @@ def test_a_websocket_outlives_the_http_timeouts(server: RunningServer) -> None:
         with pytest.raises(ConnectionClosedError) as closed:
             ws.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("header_timeout", 0), ("body_timeout", -1), ("max_header_bytes", 100), ("max_connections", 1)],
+)
+def test_limits_out_of_range_stop_start_up(tmp_path: Path, setting: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=f"PASSGATE_{setting.upper()}"):
+        make_settings(tmp_path, **{setting: value})

@@ -61,7 +61,7 @@ class Limits:
             max_header_bytes=settings.max_header_bytes,
             header_timeout=settings.header_timeout,
             body_timeout=settings.body_timeout,
-            max_connections=min(settings.max_connections, open_file_limit() - RESERVED_FILES),
+            max_connections=max(8, min(settings.max_connections, open_file_limit() - RESERVED_FILES)),
             headers=lines,
         )
 
