@@ -56,7 +56,8 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU).")] = False,
 ) -> None:
     """Start Passgate: pages, /auth, and everything else, on SQLite by default. Request heads, bodies and
-    connections are bounded (PASSGATE_MAX_HEADER_BYTES, _HEADER_TIMEOUT, _BODY_TIMEOUT, _MAX_CONNECTIONS)."""
+    connections are bounded (PASSGATE_MAX_HEADER_BYTES, _HEADER_TIMEOUT,
+    _BODY_TIMEOUT, _IDLE_TIMEOUT, _MAX_CONNECTIONS)."""
     import uvicorn
 
     from passgate.web import server

@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=4096)
     max_header_bytes: int = Field(default=64 * 1024, ge=8192, le=1024 * 1024)  # `passgate serve` only
     header_timeout: float = Field(default=10.0, gt=0, le=300)
+    idle_timeout: float = Field(default=60.0, gt=0, le=3600)
     body_timeout: float = Field(default=30.0, gt=0, le=600)
     max_connections: int = Field(default=1000, ge=2, le=1_000_000)
     rate_limit: str = "120/minute"

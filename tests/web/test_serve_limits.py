@@ -22,12 +22,13 @@ from passgate.errors import ConfigError
 from servers import RunningServer, start_passgate
 
 SECURITY = ("x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy")
-TIMEOUT = 1.0  # PASSGATE_HEADER_TIMEOUT and PASSGATE_BODY_TIMEOUT for these servers
+TIMEOUT = 1.0  # PASSGATE_HEADER_TIMEOUT, _BODY_TIMEOUT and _IDLE_TIMEOUT for these servers
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    env = {"PASSGATE_HEADER_TIMEOUT": str(TIMEOUT), "PASSGATE_BODY_TIMEOUT": str(TIMEOUT)}
+    env = {name: str(TIMEOUT) for name in ("PASSGATE_HEADER_TIMEOUT", "PASSGATE_BODY_TIMEOUT")}
+    env["PASSGATE_IDLE_TIMEOUT"] = str(TIMEOUT * 2)
     with start_passgate(tmp_path_factory.mktemp("limits"), env=env) as running:
         yield running
     log = running.output()
@@ -99,11 +100,20 @@ def test_a_partial_body_is_dropped_after_the_body_timeout(server: RunningServer)
     assert TIMEOUT * 0.9 < time.monotonic() - started < TIMEOUT + 2
 
 
-def test_an_idle_connection_is_closed_after_the_header_timeout(server: RunningServer) -> None:
+def test_an_idle_connection_is_closed_after_the_idle_timeout(server: RunningServer) -> None:
     client = _connect(server)
     started = time.monotonic()
     assert client.recv(100) == b""  # closed without an answer: nothing was asked
-    assert time.monotonic() - started < TIMEOUT + 2
+    assert TIMEOUT * 1.8 < time.monotonic() - started < TIMEOUT * 2 + 2
+
+
+def test_the_header_timeout_counts_from_the_first_byte(server: RunningServer) -> None:
+    client = _connect(server)
+    time.sleep(TIMEOUT * 1.5)  # idle for longer than the header timeout, less than the idle timeout
+    started = time.monotonic()
+    client.sendall(b"GET /auth/me HTTP/1.1\r\nHost: localhost\r\n")
+    _assert_answer(_read_answer(client), 408, "request_timeout")
+    assert TIMEOUT * 0.9 < time.monotonic() - started < TIMEOUT + 2
 
 
 @pytest.mark.parametrize(
@@ -188,7 +198,13 @@ def test_a_websocket_outlives_the_http_timeouts(server: RunningServer) -> None:
 
 @pytest.mark.parametrize(
     ("setting", "value"),
-    [("header_timeout", 0), ("body_timeout", -1), ("max_header_bytes", 100), ("max_connections", 1)],
+    [
+        ("header_timeout", 0),
+        ("body_timeout", -1),
+        ("idle_timeout", 0),
+        ("max_header_bytes", 100),
+        ("max_connections", 1),
+    ],
 )
 def test_limits_out_of_range_stop_start_up(tmp_path: Path, setting: str, value: int) -> None:
     with pytest.raises(ConfigError, match=f"PASSGATE_{setting.upper()}"):

@@ -8,9 +8,11 @@ This subclass adds, per worker process:
 - `PASSGATE_MAX_HEADER_BYTES`: a request head (request line and headers) over it is answered
   `431 Request Header Fields Too Large` (RFC 6585 §5) as soon as that many bytes have arrived without
   the head ending, so a huge header is never read whole;
-- `PASSGATE_HEADER_TIMEOUT`: a connection that has not sent a whole request head this many seconds after
-  it opened (or after its first byte, on a kept-alive connection) gets `408 Request Timeout`
-  (RFC 9110 §15.5.9) and is closed: slowloris;
+- `PASSGATE_HEADER_TIMEOUT`: a request head not complete this many seconds after its first byte gets
+  `408 Request Timeout` (RFC 9110 §15.5.9) and the connection is closed: slowloris;
+- `PASSGATE_IDLE_TIMEOUT`: a new connection that sends nothing is closed after it. Browsers open
+  connections ahead of need and use them seconds later (Chromium keeps an unused one 10 s), so this is
+  longer than the header timeout: closing one just as the browser sends on it fails that request;
 - `PASSGATE_BODY_TIMEOUT`: the same for a request body that has not fully arrived this many seconds
   after its head;
 - `PASSGATE_MAX_CONNECTIONS`: when a new connection would exceed it, the oldest connection that has no
@@ -50,6 +52,7 @@ PROTOCOL = "passgate.web.server:BoundedHttpToolsProtocol"  # uvicorn's `http=` (
 class Limits:
     max_header_bytes: int
     header_timeout: float
+    idle_timeout: float
     body_timeout: float
     max_connections: int
     headers: bytes  # the security headers, as header lines for the answers written here
@@ -60,6 +63,7 @@ class Limits:
         return cls(
             max_header_bytes=settings.max_header_bytes,
             header_timeout=settings.header_timeout,
+            idle_timeout=settings.idle_timeout,
             body_timeout=settings.body_timeout,
             max_connections=max(8, min(settings.max_connections, open_file_limit() - RESERVED_FILES)),
             headers=lines,
@@ -123,7 +127,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not room:
             self._answer(503, "busy", "The server is busy. Try again in a moment.")
             return
-        self._timer = self.loop.call_later(self.limits.header_timeout, self._timed_out)
+        self._timer = self.loop.call_later(self.limits.idle_timeout, self._timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
@@ -131,6 +135,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
+            if not self._head_bytes and self._timer is not None:
+                self._cancel()  # the idle timer of a new connection: the head's own starts now
             self._head_bytes += len(data)
         super().data_received(data)
         if self.transport.is_closing():
