@@ -56,8 +56,8 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU).")] = False,
 ) -> None:
     """Start Passgate: pages, /auth, and everything else, on SQLite by default. Request heads, bodies and
-    connections are bounded (PASSGATE_MAX_HEADER_BYTES, _HEADER_TIMEOUT,
-    _BODY_TIMEOUT, _IDLE_TIMEOUT, _MAX_CONNECTIONS)."""
+    connections are bounded: see PASSGATE_MAX_HEADER_BYTES, _HEADER_TIMEOUT, _BODY_TIMEOUT, _IDLE_TIMEOUT
+    and _MAX_CONNECTIONS in docs/configuration.md."""
     import uvicorn
 
     from passgate.web import server
