@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,11 +85,13 @@ def start_passgate(
     workers: int = 1,
     args: Sequence[str] = (),
     name: str = "server",
+    open_files: int | None = None,
 ) -> Iterator[RunningServer]:
     """Run `passgate serve` until the block ends; yields once it answers HTTP(S).
 
     `args` are extra `serve` options (e.g. `--ssl-certfile`); with `--ssl-certfile` the URL is https.
     `name` separates the data dirs and logs of several servers under one `tmp_path`.
+    `open_files` caps the server's open-file limit (soft and hard), as a small host's default would.
     """
     port = port or free_port()
     scheme = "https" if "--ssl-certfile" in args else "http"
@@ -101,7 +103,13 @@ def start_passgate(
     command = passgate_command("serve", "--port", str(port), "--workers", str(workers), *args)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=root, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=root,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=None if open_files is None else _limit_open_files(open_files),
         )
     server = RunningServer(
         url=f"{scheme}://localhost:{port}",
@@ -116,6 +124,15 @@ def start_passgate(
         yield server
     finally:
         stop(server)
+
+
+def _limit_open_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
 
 
 def _wait_ready(server: RunningServer) -> None:

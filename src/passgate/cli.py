@@ -71,8 +71,13 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU).")] = False,
 ) -> None:
-    """Start Passgate: pages, /auth, and everything else, on SQLite by default."""
+    """Start Passgate: pages, /auth, and everything else, on SQLite by default. Request heads, bodies and
+    connections are bounded: see PASSGATE_MAX_HEADER_BYTES, _HEADER_TIMEOUT, _BODY_TIMEOUT, _IDLE_TIMEOUT
+    and _MAX_CONNECTIONS in docs/configuration.md."""
     import uvicorn
+
+    from passgate.web import server
+    from passgate.web.routes.ws import MAX_MESSAGE
 
     if host is not None:
         os.environ[f"{ENV_PREFIX}HOST"] = host
@@ -81,6 +86,14 @@ def serve(
     settings = _settings()
     _preflight(settings, ssl_certfile, ssl_keyfile)  # port free and the one people open, TLS files
     _context(settings)  # keys created, database reachable and migrated before workers start
+    files = server.raise_open_file_limit()
+    if settings.max_connections > files - server.RESERVED_FILES:
+        typer.secho(
+            f"PASSGATE_MAX_CONNECTIONS={settings.max_connections} is more than the open-file limit ({files}) "
+            f"allows; each worker keeps at most {files - server.RESERVED_FILES} connections.",
+            fg="yellow",
+            err=True,
+        )
     scheme = "https" if ssl_certfile else "http"
     typer.echo(f"Passgate on {scheme}://{settings.host}:{settings.port} — open {settings.public_url}")
     uvicorn.run(
@@ -90,8 +103,9 @@ def serve(
         port=settings.port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=server.PROTOCOL,  # httptools with bounded heads, bodies and connections
         ws="websockets-sansio",
+        ws_max_size=MAX_MESSAGE,  # refused with close 1009 from the frame header, before buffering
         access_log=access_log,
         log_level=log_level,
         proxy_headers=False,

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     stepup_max_age: int = Field(default=300, ge=0)
     device_link_ttl: int = Field(default=24 * 3600, ge=60, le=30 * 86400)
     max_body_bytes: int = Field(default=64 * 1024, ge=4096)
+    max_header_bytes: int = Field(default=64 * 1024, ge=8192, le=1024 * 1024)  # `passgate serve` only
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    idle_timeout: float = Field(default=60.0, gt=0, le=3600)
+    body_timeout: float = Field(default=30.0, gt=0, le=600)
+    max_connections: int = Field(default=1000, ge=2, le=1_000_000)
     rate_limit: str = "120/minute"
     redis_url: str = ""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

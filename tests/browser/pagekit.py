@@ -173,8 +173,12 @@ async def problem(page: Page) -> str:
 
 async def create_device_link(page: Page) -> tuple[str, str]:
     """On the account page: create a device link; returns (URL, passphrase)."""
+    shown = page.locator("#device-passphrase")
+    previous = await shown.inner_text() if await page.locator("#device-link").is_visible() else ""
     await page.get_by_role("button", name="Create a device link").click()
     await expect(page.locator("#device-link")).to_be_visible()
+    if previous:  # a link made before is still shown until the new one arrives
+        await expect(shown).not_to_have_text(previous)
     url = await page.locator("#device-url").input_value()
     passphrase = await page.locator("#device-passphrase").inner_text()
     return url, passphrase

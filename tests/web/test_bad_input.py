@@ -281,3 +281,26 @@ async def test_every_post_endpoint_is_covered() -> None:
         "/auth/device/finish",
     } <= paths
     assert len(paths) >= 15
+
+
+NON_ASCII_LINKS = [
+    pytest.param("ж.b.c", id="cyrillic"),
+    pytest.param("a.b.ﬁ", id="ligature"),
+    pytest.param("\u212aite.b.c", id="kelvin-sign"),  # lower-cases to ASCII `k`
+    pytest.param("é.b.c", id="latin-1"),
+    pytest.param("a.b.c\u0301", id="combining"),
+]
+
+
+@pytest.mark.parametrize("passphrase", NON_ASCII_LINKS)
+async def test_a_non_ascii_device_link_opens_the_invalid_link_page(
+    signed_in: httpx.AsyncClient, passphrase: str
+) -> None:
+    """`GET /auth/<non-Latin-1 word>.<word>.<word>` was a 500 (the passphrase went into a cookie)."""
+    response = await signed_in.get(f"/auth/{passphrase}")
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/device?link=invalid"
+    assert "set-cookie" not in response.headers
+    for body in ({"token": passphrase}, {"token": passphrase.upper()}):
+        refused = await signed_in.post("/auth/validate-device-token", json=body)
+        assert assert_clean_error(refused, 400)["code"] == "link_invalid"

@@ -1,6 +1,6 @@
 """A bounded, schema-driven fuzz run: schemathesis generates valid and invalid requests for every
 operation in `/openapi.json` and sends them through ASGI, signed in and signed out. No 5xx allowed.
-(WebSocket routes are not in the OpenAPI document.)
+WebSocket routes are not in the OpenAPI document: a Hypothesis run of their own drives them below.
 
 The operations are driven with `operation.as_strategy()` and Hypothesis directly: schemathesis's
 lazy pytest loader relies on a pytest private attribute that pytest 9 removed."""
@@ -8,22 +8,29 @@ lazy pytest loader relies on a pytest private attribute that pytest 9 removed.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 from schemathesis.schemas import BaseSchema
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from appkit import app_client, make_settings
 from flows import Passkeys
 from passgate.services.context import Context
 from passgate.web.app import create_app
+from servers import RunningServer, start_passgate
 
 EXAMPLES = 8  # per operation, mode and caller: ~800 requests in all
 
@@ -100,3 +107,97 @@ def test_no_server_errors(
         except Exception as exc:  # collect every operation's failure, then report them together
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+# WebSocket ceremonies: Hypothesis over message shapes, frame kinds and orders, against a real
+# `passgate serve` (its WebSocket layer included). Every run ends in an error or success message and a
+# documented close code (docs/api.md); never 1011, never a connection dropped without a close frame,
+# never a trace in the server's log.
+
+WS_FLOWS = ["register_new", "authenticate", "add_credential", "add_device_credential"]
+WS_CLOSE_CODES = {1000, 1003, 1008, 1009, 1013}
+WS_EXAMPLES = 150
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+credential_like = st.fixed_dictionaries(
+    {"id": json_values, "rawId": json_values, "type": st.sampled_from(["public-key", "x"]) | json_values},
+    optional={
+        "response": st.fixed_dictionaries(
+            {},
+            optional={
+                "clientDataJSON": json_values | st.just("AAAA"),
+                "attestationObject": json_values | st.just("AAAA"),
+                "authenticatorData": json_values,
+                "signature": json_values,
+                "userHandle": json_values,
+                "transports": json_values,
+            },
+        )
+        | json_values,
+        "authenticatorAttachment": json_values,
+        "clientExtensionResults": json_values,
+    },
+)
+ws_messages = st.one_of(
+    json_values.map(json.dumps),
+    credential_like.map(json.dumps),
+    st.fixed_dictionaries({"token": json_values | st.from_regex(r"\A\w+(\.\w+){2}\Z")}).map(json.dumps),
+    st.text(max_size=200),
+    st.integers(min_value=900, max_value=30_000).map(lambda depth: "[" * depth + "]" * depth),
+    st.integers(min_value=900, max_value=20_000).map(lambda depth: '{"a":' * depth + "1" + "}" * depth),
+    st.binary(max_size=200),
+    st.lists(st.text(max_size=50), min_size=2, max_size=4),  # one text message in several frames
+    st.just("a" * (64 * 1024 + 1)),
+)
+
+
+@pytest.fixture(scope="module")
+def ws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with start_passgate(tmp_path_factory.mktemp("ws-fuzz")) as server:
+        yield server
+    log = server.output()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-4000:]
+
+
+def _ws_run(server: RunningServer, flow: str, query: dict[str, str], messages: list[Any]) -> None:
+    url = f"ws://127.0.0.1:{server.port}/auth/ws/{flow}?{urlencode(query)}"
+    received: list[dict[str, Any]] = []
+    with ws_connect(url, origin=server.origin, max_size=None, open_timeout=5) as ws:  # type: ignore[arg-type]
+        with contextlib.suppress(ConnectionClosed):  # the server may refuse before reading them all
+            for message in messages:
+                ws.send(message)
+        try:
+            while True:
+                received.append(json.loads(ws.recv(timeout=10)))
+        except ConnectionClosed as closed:
+            close = closed.rcvd
+    assert close is not None, "closed without a close frame"
+    assert close.code in WS_CLOSE_CODES, (close, received)
+    outcomes = [message for message in received if "status" in message]
+    assert all(message["status"] == "error" for message in outcomes), received
+    for message in outcomes:
+        assert message["code"] != "internal_error" and isinstance(message["message"], str), message
+    if close.code == 1009:
+        return  # refused by the WebSocket layer: no message to the client
+    assert outcomes, (flow, query, [repr(message)[:200] for message in messages], close)
+
+
+def test_websocket_fuzz_no_server_errors(ws_server: RunningServer) -> None:
+    @given(
+        flow=st.sampled_from(WS_FLOWS),
+        query=st.dictionaries(
+            st.sampled_from(["user_name", "display_name"]), st.text(max_size=80), max_size=2
+        ),
+        messages=st.lists(ws_messages, min_size=1, max_size=4),
+    )
+    @settings(max_examples=WS_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def run(flow: str, query: dict[str, str], messages: list[Any]) -> None:
+        _ws_run(ws_server, flow, query, messages)
+
+    run()

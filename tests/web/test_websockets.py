@@ -1,16 +1,21 @@
 """Seed 003's WebSocket ceremonies end to end over ASGI: options as `{"publicKey": …}`, the credential
-back, `{"status": "success", "token"}` out, and that token turned into a cookie by `/auth/set-session`."""
+back, `{"status": "success", "token"}` out, and that token turned into a cookie by `/auth/set-session`.
+Bad input (binary frames, unreadable JSON, wrong types) and rate limits end in one error message and a
+documented close code. (Frames over the limit are refused by the server's WebSocket layer:
+tests/web/test_serve_limits.py.)"""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.websockets import WebSocketDisconnect
 
+from appkit import make_settings
 from flows import ORIGIN, unique_name
 from passgate.config import Settings
 from passgate.services.context import Context
@@ -52,12 +57,12 @@ def _authenticate_over_ws(
     return outcome
 
 
-def _closed_with_error(ws: Any) -> dict[str, Any]:
+def _closed_with_error(ws: Any, close_code: int = 1008) -> dict[str, Any]:
     message: dict[str, Any] = ws.receive_json()
     assert message["status"] == "error" and message["message"] and message["code"]
     with pytest.raises(WebSocketDisconnect) as closed:
         ws.receive_json()
-    assert closed.value.code == 1008
+    assert closed.value.code == close_code
     return message
 
 
@@ -196,3 +201,109 @@ def test_cross_site_origin_is_refused_before_accepting(browser: TestClient, flow
     ):
         pytest.fail("a cross-site WebSocket was accepted")
     assert refused.value.code == 1008
+
+
+def _after_options(browser: TestClient, flow: str, send: Any, close_code: int = 1008) -> dict[str, Any]:
+    """Open a ceremony, read its options, send one message with `send(ws)`, expect an error and close."""
+    with browser.websocket_connect(f"{WS}/{flow}", headers=dict(HEADERS)) as ws:
+        assert "publicKey" in ws.receive_json()
+        send(ws)
+        return _closed_with_error(ws, close_code)
+
+
+@pytest.mark.parametrize("flow", [f"register_new?user_name={unique_name()}", "authenticate"])
+def test_unreadable_messages_get_an_error_and_a_documented_close_code(browser: TestClient, flow: str) -> None:
+    binary = _after_options(browser, flow, lambda ws: ws.send_bytes(b'{"id": "x"}'), close_code=1003)
+    assert binary["code"] == "binary_not_supported"
+    deep = "[" * 5000 + "]" * 5000  # past the JSON decoder's recursion limit, under the size limit
+    assert _after_options(browser, flow, lambda ws: ws.send_text(deep))["code"] == "invalid_json"
+    for value in ([], "x", 7, None, True):
+        assert _after_options(browser, flow, lambda ws, v=value: ws.send_json(v))["code"] == "invalid_json"
+    wrong_types = {"id": {"a": [1]}, "rawId": 7, "type": ["public-key"], "response": "x"}
+    assert _after_options(browser, flow, lambda ws: ws.send_json(wrong_types))["code"] == "invalid_request"
+    nested = {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"x": [[[[{}]]]] * 100}}
+    assert _after_options(browser, flow, lambda ws: ws.send_json(nested))["code"] == "invalid_request"
+
+
+def test_a_message_over_the_limit_is_refused_with_1009_without_a_server_limit(browser: TestClient) -> None:
+    """Under a server without `ws_max_size` (here: the test client), the app still refuses it."""
+    big = {"token": "a" * (64 * 1024)}
+    with browser.websocket_connect(f"{WS}/add_device_credential", headers=dict(HEADERS)) as ws:
+        ws.send_json(big)
+        assert _closed_with_error(ws, 1009)["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("first", [b"\x00\xff", '{"token": 5}', '{"token": ["a.b.c"]}', "[[[", '"a.b.c"'])
+def test_add_device_credential_refuses_a_bad_first_message(browser: TestClient, first: bytes | str) -> None:
+    with browser.websocket_connect(f"{WS}/add_device_credential", headers=dict(HEADERS)) as ws:
+        if isinstance(first, bytes):
+            ws.send_bytes(first)
+        else:
+            ws.send_text(first)
+        error = _closed_with_error(ws, 1003 if isinstance(first, bytes) else 1008)
+    assert error["code"] in {"binary_not_supported", "token_required", "invalid_json"}
+
+
+# Rate limits: each WebSocket ceremony counts once, in the group of its HTTP twin, per address (IPv6: /64).
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[tuple[Context, Any]]:
+    ctx = Context.build(make_settings(tmp_path, rate_limit="3/minute"))
+    ctx.db.migrate()
+    yield ctx, create_app(ctx.settings, ctx)
+    ctx.db.dispose()
+
+
+def _client(app: Any, address: str) -> TestClient:
+    return TestClient(app, base_url=ORIGIN, headers=HEADERS, client=(address, 50000))
+
+
+def _guess(browser: TestClient, passphrase: str) -> tuple[str, int]:
+    """One passphrase guess over the WebSocket: the error code and the close code."""
+    with browser.websocket_connect(f"{WS}/add_device_credential", headers=dict(HEADERS)) as ws:
+        ws.send_json({"token": passphrase})
+        message = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    return message["code"], closed.value.code
+
+
+def test_passphrase_guessing_over_the_websocket_is_throttled_like_rest(limited: tuple[Context, Any]) -> None:
+    _ctx, app = limited
+    with _client(app, "203.0.113.7") as attacker, _client(app, "203.0.113.8") as neighbour:
+        guesses = [_guess(attacker, f"guess.number.{index}") for index in range(5)]
+        assert guesses[:3] == [("link_invalid", 1008)] * 3
+        assert guesses[3:] == [("rate_limited", 1013)] * 2
+        # The same budget as the HTTP twins: the device group is spent for this address.
+        assert attacker.post("/auth/validate-device-token", json={"token": "a.b.c"}).status_code == 429
+        assert attacker.post("/auth/device/begin", json={"token": "a.b.c"}).status_code == 429
+        # ...and the other way round, for another address.
+        for _ in range(3):
+            assert neighbour.post("/auth/validate-device-token", json={"token": "a.b.c"}).status_code == 400
+        assert _guess(neighbour, "a.b.c") == ("rate_limited", 1013)
+        # Sign-in and sign-up count in their own group.
+        assert attacker.post("/auth/login/begin", json={}).status_code == 200
+
+
+def test_name_probing_over_register_new_and_authenticate_is_throttled(limited: tuple[Context, Any]) -> None:
+    _ctx, app = limited
+    with _client(app, "2001:db8:1:2::10") as prober, _client(app, "2001:db8:1:2:ffff::99") as same_64:
+        with prober.websocket_connect(f"{WS}/register_new?user_name=alice", headers=dict(HEADERS)) as ws:
+            assert "publicKey" in ws.receive_json()
+        with prober.websocket_connect(f"{WS}/authenticate?user_name=bob", headers=dict(HEADERS)) as ws:
+            assert "publicKey" in ws.receive_json()
+        assert prober.post("/auth/login/begin", json={"user_name": "carol"}).status_code == 200
+        for flow in ("register_new?user_name=dave", "authenticate?user_name=erin"):
+            with prober.websocket_connect(f"{WS}/{flow}", headers=dict(HEADERS)) as ws:
+                error = _closed_with_error(ws, 1013)
+            assert error == {
+                "status": "error",
+                "message": "Too many attempts. Wait a minute and try again.",
+                "code": "rate_limited",
+            }
+        # Another address in the same /64 is the same caller; another /64 is not.
+        assert same_64.post("/auth/register/begin", json={"user_name": "frank"}).status_code == 429
+        other_64 = _client(app, "2001:db8:1:3::10")
+        with other_64, other_64.websocket_connect(f"{WS}/authenticate", headers=dict(HEADERS)) as ws:
+            assert "publicKey" in ws.receive_json()

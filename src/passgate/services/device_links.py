@@ -29,7 +29,7 @@ from passgate.store import audit, credentials, links, users
 from passgate.store.database import now
 from passgate.store.records import ChallengeRecord, LinkRecord, UserRecord
 
-PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$")
+PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$", re.ASCII)  # the words are ASCII; no case-folding tricks
 WORDS = 6  # log2(len(wordlist)) * WORDS >= 64 bits (tested): guessing is hopeless even unthrottled
 
 

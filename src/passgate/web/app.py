@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from passgate.config import Settings
 from passgate.errors import PassgateError, PayloadTooLarge, ServiceUnavailable
@@ -49,6 +49,10 @@ class PassgateApp(FastAPI):
             return
         await super().__call__(scope, receive, send)
 
+    def build_middleware_stack(self) -> ASGIApp:
+        """The guard outside Starlette's whole stack: its last-resort 500 gets the security headers too."""
+        return Guard(super().build_middleware_stack(), self.state.ctx.settings)
+
 
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     """Build the app. `ctx` lets tests share a context; by default one is built from `settings`."""
@@ -76,7 +80,6 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.rate_limit = RateLimit(settings)
     app.state.proxies = TrustedProxies(settings.trusted_proxies)
     app.state.forward_auth = app.fast_lane = forward_auth.ForwardAuth(context, app.state.proxies)
-    app.add_middleware(Guard, settings=settings)
     _add_error_handlers(app)
     for module in (auth, account, ws):
         app.include_router(module.router)

@@ -1,5 +1,7 @@
 """One pure-ASGI middleware for every request: body size limit, cross-site request refusal, and the
-security headers. Pure ASGI because it runs on the hot paths."""
+security headers. Pure ASGI because it runs on the hot paths. It wraps the whole middleware stack
+(`web/app.py`), so its own refusals and Starlette's last-resort 500 carry the headers too; the answers
+`passgate serve` writes before the app (`web/server.py`) take theirs from `answer_headers`."""
 
 from __future__ import annotations
 
@@ -18,6 +20,28 @@ DOCS_CSP = (  # Swagger UI (served locally) sets inline styles
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (a route may set its own value of one; the guard adds the
+    content security policy and, under `/auth`, `Cache-Control: no-store` by path)."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if settings.secure_cookies:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+def answer_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The full set for an error answer written outside the app: what the guard would add to it."""
+    return [
+        *security_headers(settings),
+        (b"content-security-policy", CSP.encode()),
+        (b"cache-control", b"no-store"),
+    ]
 
 
 def _error(status: int, message: str, code: str) -> tuple[Message, Message]:
@@ -39,23 +63,25 @@ class Guard:
         self.app = app
         self.limit = settings.max_body_bytes
         self.origins = frozenset(settings.origins)
-        headers = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),
-            (b"x-frame-options", b"DENY"),
-        ]
-        if settings.secure_cookies:
-            headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-        self.headers = headers
+        self.headers = security_headers(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), *self._headers_for(scope, message)]
+            await send(message)
+
         refusal = self._refuse(scope)
         if refusal is not None:
             for message in refusal:
-                await send(message)
+                await send_with_headers(message)
             return
         received = 0
 
@@ -67,21 +93,12 @@ class Guard:
                 raise BodyTooLarge
             return message
 
-        started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = [*message.get("headers", []), *self._headers_for(scope, message)]
-            await send(message)
-
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
             if not started:
                 for message in _error(413, "The request body is too large.", "payload_too_large"):
-                    await send(message)
+                    await send_with_headers(message)
 
     def _refuse(self, scope: Scope) -> tuple[Message, Message] | None:
         if scope["method"] not in UNSAFE:

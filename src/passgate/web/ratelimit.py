@@ -1,10 +1,13 @@
 """Per-address rate limits on the endpoints that start ceremonies (`limits`; in memory, or Redis when
-configured). Finishing needs a challenge that only a `begin` hands out, so limiting `begin` limits both."""
+configured). Finishing needs a challenge that only a `begin` hands out, so limiting `begin` limits both.
+The HTTP endpoints and their WebSocket twins (`/auth/ws/*`) count in the same groups, per caller key."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 
 from limits import parse
 from limits.aio.strategies import FixedWindowRateLimiter
@@ -28,6 +31,9 @@ REDIS_OPTIONS: dict[str, str | float] = {
 def storage_uri(settings: Settings) -> str:
     """`limits`' asyncio storage URI: `async+redis://…` when PASSGATE_REDIS_URL is set, else memory."""
     return "async+" + settings.redis_url if settings.redis_url else MEMORY
+
+
+IPV6_PREFIX = 64  # one subscriber's allocation (RFC 6177): a host picks any address in its /64 freely
 
 
 class RateLimit:
@@ -73,11 +79,31 @@ class RateLimit:
             raise RateLimited()
 
 
+@lru_cache(maxsize=4096)
+def client_key(address: str) -> str:
+    """The key one caller is counted under: an IPv4 address (also when IPv4-mapped), an IPv6 address's
+    /64 network, or the text as it is when it is no address at all."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "-"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_PREFIX), strict=False))
+    return str(ip)
+
+
+async def count(connection: HTTPConnection, group: str) -> None:
+    """Count one attempt in `group` for the caller (HTTP request or WebSocket); RateLimited past it."""
+    limiter: RateLimit = connection.app.state.rate_limit
+    await limiter.check(group, client_key(proxies.client_ip(connection)))
+
+
 def limit(group: str) -> Callable[[HTTPConnection], Awaitable[None]]:
-    """A dependency that counts one attempt in `group` for the caller's address."""
+    """A dependency that counts one attempt in `group` for the caller."""
 
     async def dependency(connection: HTTPConnection) -> None:
-        limiter: RateLimit = connection.app.state.rate_limit
-        await limiter.check(group, proxies.client_ip(connection) or "-")
+        await count(connection, group)
 
     return dependency

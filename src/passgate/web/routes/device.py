@@ -97,5 +97,6 @@ async def open_device_link(
         target = "/device?link=invalid"
     response = RedirectResponse(target, status_code=303)
     response.headers["referrer-policy"] = "no-referrer"
-    cookies.set_device_passphrase(response, ctx, passphrase)
+    if passphrase.isascii():  # no real passphrase is anything else, and a header cannot carry it
+        cookies.set_device_passphrase(response, ctx, passphrase)
     return response

@@ -1,35 +1,64 @@
 """`/auth/ws/*`: seed 003's WebSocket ceremonies. Options go out as `{"publicKey": …}`; the client
-answers with `credential.toJSON()`; success carries a session token for `POST /auth/set-session`."""
+answers with `credential.toJSON()`; success carries a session token for `POST /auth/set-session`.
+
+Each ceremony counts once in the rate-limit group of its HTTP twin before it starts. Every failure is one
+`{"status": "error", "message", "code"}` message and then a close code (RFC 6455 §7.4, docs/api.md):
+1008 for a refused ceremony or unreadable message, 1003 for a binary frame, 1009 for a message over
+`MAX_MESSAGE` (`passgate serve` refuses those in the WebSocket layer, before buffering them), 1013 for a
+rate limit, 1011 for a fault on our side. Nothing else reaches the client: no trace, no 1006."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
+from starlette.websockets import WebSocketState
 
-from passgate.errors import BadRequest, PassgateError, ServiceUnavailable
+from passgate.errors import BadRequest, PassgateError, PayloadTooLarge, RateLimited, ServiceUnavailable
 from passgate.services import credentials, device_links, login, registration, sessions
 from passgate.services.context import Context
 from passgate.services.stepup import Action, acts
 from passgate.web.deps import client_of, context_of, session_token
+from passgate.web.ratelimit import count
 from passgate.web.schemas import AuthenticationCredential, RegistrationCredential
 
+log = logging.getLogger("passgate.ws")
 router = APIRouter(prefix="/auth/ws")
-MAX_MESSAGE = 64 * 1024
+MAX_MESSAGE = 64 * 1024  # bytes of one message; `passgate serve` gives it to the WebSocket layer too
+
+# Close codes (RFC 6455 §7.4.1; 1013 from the IANA WebSocket Close Code Number Registry).
+CLOSE_REFUSED = 1008  # policy violation: the ceremony failed or a message was unreadable
+CLOSE_BINARY = 1003  # unsupported data: the ceremonies speak JSON text only
+CLOSE_TOO_BIG = 1009  # message too big
+CLOSE_INTERNAL = 1011  # an unexpected condition on our side
+CLOSE_TRY_LATER = 1013  # try again later: rate limited, or the database is busy or down
+
+
+class BinaryFrame(BadRequest):
+    code = "binary_not_supported"
+    message = "Messages must be JSON text, not binary."
 
 
 async def _receive(websocket: WebSocket, ctx: Context) -> dict[str, Any]:
+    """The next message as a JSON object; BadRequest for anything else."""
     with anyio.fail_after(ctx.settings.ceremony_timeout_ms / 1000 + 5):
-        text = await websocket.receive_text()
+        message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        raise BinaryFrame()
     if len(text) > MAX_MESSAGE:
-        raise BadRequest("Message too large.", code="payload_too_large")
+        raise PayloadTooLarge("Message too large.")
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
         raise BadRequest("Messages must be JSON.", code="invalid_json") from None
     if not isinstance(value, dict):
         raise BadRequest("Messages must be JSON objects.", code="invalid_json")
@@ -40,12 +69,33 @@ async def _credential(websocket: WebSocket, ctx: Context, model: type[BaseModel]
     """The next message, validated like the HTTP finish bodies."""
     try:
         return model.model_validate(await _receive(websocket, ctx)).model_dump(exclude_none=True)
-    except ValidationError:
+    except (ValidationError, RecursionError):
         raise BadRequest("The credential is malformed.", code="invalid_request") from None
 
 
-async def _run(websocket: WebSocket, flow: Callable[[Context], Awaitable[dict[str, Any]]]) -> None:
-    """Accept, run one ceremony, send its outcome or a safe error, close."""
+def _close_code(exc: PassgateError) -> int:
+    if isinstance(exc, RateLimited | ServiceUnavailable):
+        return CLOSE_TRY_LATER
+    if isinstance(exc, BinaryFrame):
+        return CLOSE_BINARY
+    if isinstance(exc, PayloadTooLarge):
+        return CLOSE_TOO_BIG
+    return CLOSE_REFUSED
+
+
+async def _fail(websocket: WebSocket, message: str, code: str, close_code: int) -> None:
+    """Send the error message and close; quietly, when the client has gone already."""
+    if websocket.application_state is WebSocketState.DISCONNECTED:
+        return
+    with suppress(WebSocketDisconnect, OSError, RuntimeError):
+        await websocket.send_json({"status": "error", "message": message, "code": code})
+        await websocket.close(code=close_code)
+
+
+async def _run(
+    websocket: WebSocket, flow: Callable[[Context], Awaitable[dict[str, Any]]], group: str | None = None
+) -> None:
+    """Accept, count the attempt in `group`, run one ceremony, send its outcome or a safe error, close."""
     ctx = context_of(websocket)
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in ctx.settings.origins:  # cross-site WebSocket hijacking
@@ -53,17 +103,22 @@ async def _run(websocket: WebSocket, flow: Callable[[Context], Awaitable[dict[st
         return
     await websocket.accept()
     try:
+        if group is not None:
+            await count(websocket, group)
         outcome = await flow(ctx)
         await websocket.send_json({"status": "success", **outcome})
         await websocket.close()
     except PassgateError as exc:
-        await websocket.send_json({"status": "error", "message": exc.message, "code": exc.code})
-        await websocket.close(code=1013 if isinstance(exc, ServiceUnavailable) else 1008)  # 1013: try later
+        if exc.detail:
+            log.info("%s: %s", exc.code, exc.detail.encode("unicode_escape").decode("ascii")[:300])
+        await _fail(websocket, exc.message, exc.code, _close_code(exc))
     except TimeoutError:
-        await websocket.send_json({"status": "error", "message": "Timed out.", "code": "timeout"})
-        await websocket.close(code=1008)
+        await _fail(websocket, "Timed out.", "timeout", CLOSE_REFUSED)
     except WebSocketDisconnect:
         pass
+    except Exception:
+        log.exception("WebSocket ceremony failed")
+        await _fail(websocket, "Something went wrong on our side.", "internal_error", CLOSE_INTERNAL)
 
 
 @router.websocket("/register_new")
@@ -86,7 +141,7 @@ async def register_new(websocket: WebSocket) -> None:
         )
         return {"message": "User registered successfully", "token": result.token, "user_id": result.user.id}
 
-    await _run(websocket, flow)
+    await _run(websocket, flow, "ceremony")
 
 
 @router.websocket("/add_credential")
@@ -121,7 +176,7 @@ async def add_device_credential(websocket: WebSocket) -> None:
         )
         return {"message": "Passkey added on this device", "token": result.token, "user_id": result.user.id}
 
-    await _run(websocket, flow)
+    await _run(websocket, flow, "device")
 
 
 @router.websocket("/authenticate")
@@ -143,4 +198,4 @@ async def authenticate(websocket: WebSocket) -> None:
         )
         return {"message": "Authentication successful", "token": result.token, "user_id": result.user.id}
 
-    await _run(websocket, flow)
+    await _run(websocket, flow, "ceremony")
