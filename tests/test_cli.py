@@ -512,7 +512,7 @@ def _keep_alive_timings(port: int, request: bytes, count: int) -> list[float]:
 
 
 def test_keep_alive_json_responses_do_not_stall(tmp_path: Path) -> None:
-    """PERFORMANCE.md: a server without TCP_NODELAY holds each keep-alive body back ~40 ms (Nagle)."""
+    """A server without TCP_NODELAY holds each keep-alive body back ~40 ms (Nagle)."""
     with start_passgate(tmp_path) as server:
         host = f"localhost:{server.port}"
         me = f"GET /auth/me HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()

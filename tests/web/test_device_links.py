@@ -1,4 +1,4 @@
-"""Device links (seed 003): step-up to create, URL + QR + `word.word.word` passphrase, the
+"""Device links: step-up to create, URL + QR + six-word passphrase, the
 `GET /auth/{passphrase}` hop, validation, adding a passkey for the link's user, single use, expiry,
 and no crossing between users or ceremonies."""
 

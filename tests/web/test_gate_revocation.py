@@ -1,5 +1,5 @@
 """The gate's memory: no database round trip within the revocation window, and every way a session
-ends (logout, logout-all, another device, a disabled user) seen within it (SECURITY FA-10)."""
+ends (logout, logout-all, another device, a disabled user) seen within it (OWASP ASVS 5.0 V7.4.1)."""
 
 from __future__ import annotations
 

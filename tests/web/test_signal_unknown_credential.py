@@ -1,7 +1,7 @@
 """`login/finish` names a credential that no account owns (`unknown_credential`) so the sign-in page can
 call `PublicKeyCredential.signalUnknownCredential` — and says nothing more than any failed sign-in
-otherwise (SECURITY A-08): not in a named ceremony, not for an owned credential with a bad signature,
-not for the decoy ids that a named `login/begin` hands out for unknown names."""
+otherwise (W3C WebAuthn L3 §14.6.3): not in a named ceremony, not for an owned credential with a bad
+signature, not for the decoy ids that a named `login/begin` hands out for unknown names."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def test_register_new_then_set_session_from_the_body(browser: TestClient) -> Non
     name = unique_name()
     outcome = _register_over_ws(browser, SoftAuthenticator(), name)
     assert outcome["status"] == "success" and outcome["token"]
-    assert outcome["message"] == "User registered successfully"  # seed 003's words
+    assert outcome["message"] == "User registered successfully"  # the words WebSocket clients expect
     assert browser.get("/auth/me").status_code == 401  # a WebSocket sets no cookie by itself
 
     answer = browser.post("/auth/set-session", json={"token": outcome["token"]})

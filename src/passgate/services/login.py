@@ -69,7 +69,7 @@ class UnknownCredential(SignInFailed):
     id of a credential that no account owns, so the page can call `signalUnknownCredential` and the
     browser stops offering a passkey that was deleted here.
 
-    Why this keeps SECURITY A-08 (an unknown credential looks like a bad signature from outside): it is
+    Why an unknown credential still looks like a bad signature from outside (W3C WebAuthn L3 §14.6.3): it is
     said only in a usernameless ceremony, where the credential id came from the person's own
     authenticator, never from a list this server handed out, and so tells its holder only that their
     own passkey is gone. It is never said for a credential some account owns (in any tenant), nor for
@@ -126,7 +126,7 @@ async def finish(
             return SignInFailed(detail=exc.detail)
         if stored.flagged_at is not None or owner.disabled:
             raise SignInFailed(detail="credential flagged or account disabled")
-        # §7.2 step 6 (SECURITY A-04): a re-check identified its user by the session; another account's
+        # W3C WebAuthn L3 §7.2 step 6: a re-check identified its user by the session; another account's
         # passkey does not finish it (sign out first to switch accounts).
         if record.session_id is not None and current is not None and owner.id != current.user.id:
             raise SignInFailed(detail="credential belongs to another account than the signed-in one")

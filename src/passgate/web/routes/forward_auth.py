@@ -19,12 +19,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from passgate.config import Settings
 from passgate.errors import DuplicateCookie, PassgateError
 from passgate.services.context import Context
 from passgate.services.forward_auth import DUPLICATE_COOKIE, Decision, Gate
 from passgate.services.return_url import requested, safe_return_url
 from passgate.web.cookies import session_value
 from passgate.web.deps import Ctx, MaybeSignedIn
+from passgate.web.guard import answer_headers
 from passgate.web.proxies import COOKIE, Forwarded, TrustedProxies, collect, read_forwarded
 
 log = logging.getLogger("passgate.forward_auth")
@@ -34,13 +36,20 @@ MAX_COOKIES = 4096
 _UNSEEN = "\0unseen"  # memo markers: no real cookie value contains NUL
 _DUPLICATE = "\0duplicate"
 PAGE_CSP = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-SECURITY = [
-    (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", PAGE_CSP),
-]
+# The gate's denials carry the same security headers as every other answer (`web/guard.py`, the one
+# place they are defined), with a stricter policy for their tiny page: nothing loads, nothing is sent on.
+DENIAL_OVERRIDES = {
+    b"content-security-policy": PAGE_CSP,
+    b"referrer-policy": b"no-referrer",  # the sign-in link carries the return URL
+    b"cache-control": b"no-store",
+}
+
+
+def denial_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    base = [(name, value) for name, value in answer_headers(settings) if name not in DENIAL_OVERRIDES]
+    return [*base, *DENIAL_OVERRIDES.items()]
+
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -57,6 +66,12 @@ class ForwardAuth:
         self.proxies = proxies
         self.cookie = ctx.settings.session_cookie_name
         self._tokens: dict[bytes, str | None] = {}  # Cookie header → the session token (memo)
+        self.security = denial_headers(ctx.settings)
+
+    def _json(self, status: int, payload: dict[str, str], extra: list[tuple[bytes, bytes]]) -> Answer:
+        body = json.dumps(payload).encode()
+        headers = [(b"content-type", b"application/json"), *_length(body), *self.security, *extra]
+        return status, headers, body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, headers, body = await self.answer(scope)
@@ -76,10 +91,12 @@ class ForwardAuth:
             decision = DUPLICATE_COOKIE
         except PassgateError as exc:
             log.warning("forward-auth refused: %s (%s)", exc.code, exc.detail or exc.message)
-            return _json(exc.status, {"error": exc.message, "code": exc.code}, [])
+            return self._json(exc.status, {"error": exc.message, "code": exc.code}, [])
         except Exception:
             log.exception("forward-auth failed; denying")
-            return _json(500, {"error": "Something went wrong on our side.", "code": "internal_error"}, [])
+            return self._json(
+                500, {"error": "Something went wrong on our side.", "code": "internal_error"}, []
+            )
         if decision.allowed:
             return 204, decision.headers, b""
         return self._denial(scope, decision, forwarded)
@@ -110,7 +127,7 @@ class ForwardAuth:
         if decision.status == 401:
             extra.append((b"www-authenticate", b"PrivateToken"))
         if not _wants_html(scope):
-            return _json(
+            return self._json(
                 decision.status,
                 {"error": decision.message, "code": decision.code, "signin_url": signin},
                 extra,
@@ -118,7 +135,7 @@ class ForwardAuth:
         body = _page(self.gate.ctx.settings.rp_name, decision, signin, forwarded.host).encode()
         return (
             decision.status,
-            [(b"content-type", b"text/html; charset=utf-8"), *_length(body), *SECURITY, *extra],
+            [(b"content-type", b"text/html; charset=utf-8"), *_length(body), *self.security, *extra],
             body,
         )
 
@@ -129,11 +146,6 @@ def _wants_html(scope: Scope) -> bool:
 
 def _length(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-length", str(len(body)).encode())]
-
-
-def _json(status: int, payload: dict[str, str], extra: list[tuple[bytes, bytes]]) -> Answer:
-    body = json.dumps(payload).encode()
-    return status, [(b"content-type", b"application/json"), *_length(body), *SECURITY, *extra], body
 
 
 def _page(rp_name: str, decision: Decision, signin: str, host: str | None) -> str:

@@ -1,4 +1,4 @@
-"""`/auth/ws/*`: seed 003's WebSocket ceremonies. Options go out as `{"publicKey": …}`; the client
+"""`/auth/ws/*`: the WebSocket ceremonies. Options go out as `{"publicKey": …}`; the client
 answers with `credential.toJSON()`; success carries a session token for `POST /auth/set-session`.
 
 Each ceremony counts once in the rate-limit group of its HTTP twin before it starts. Every failure is one
