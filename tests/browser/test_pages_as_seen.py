@@ -222,7 +222,7 @@ async def test_every_page_as_a_person_sees_it(
 
     other = await passkey_page(f"{server.url}/device")
     await looker.look(other.page, "device-words")
-    await other.page.get_by_label("The three words from your other device").fill("apple.river.stone")
+    await other.page.get_by_label("The six words from your other device").fill("apple.river.stone")
     await other.page.get_by_role("button", name="Continue").click()
     await expect(other.page.locator("#landing-invalid")).to_be_visible()
     await looker.look(other.page, "device-words-wrong")

@@ -90,5 +90,7 @@ class TokenBody(Strict):
 
 class DeviceToken(Strict):
     token: Annotated[str, StringConstraints(max_length=200)] | None = Field(
-        default=None, description="The link's passphrase (word.word.word); defaults to the one the link set."
+        default=None,
+        description="The link's six-word passphrase (`word.word.word.word.word.word`); defaults to the one "
+        "the link set.",
     )

@@ -265,7 +265,7 @@ def ago(iso: str | None, t: Mapping[str, str]) -> str:
 
 @router.get("/device", response_class=HTMLResponse)
 async def device(request: Request, current: MaybeSignedIn) -> HTMLResponse:
-    """Where a device link (`GET /auth/{word.word.word}`) lands: save a passkey on this device and sign in.
+    """Where a device link (`GET /auth/{passphrase}`) lands: save a passkey on this device and sign in.
     Without a link, the person can type the six words."""
     link = request.query_params.get("link")
     return _page(
