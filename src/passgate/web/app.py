@@ -20,9 +20,11 @@ from passgate.errors import PassgateError, PayloadTooLarge
 from passgate.services import maintenance, revocation
 from passgate.services.context import Context
 from passgate.web.guard import BodyTooLarge, Guard
+from passgate.web.oidc_cors import OidcCors
 from passgate.web.proxies import TrustedProxies
 from passgate.web.ratelimit import RateLimit
 from passgate.web.routes import account, auth, device, forward_auth, pages, ws
+from passgate.web.routes import oidc as oidc_routes
 from passgate.web.routes.docs import mount_docs
 
 log = logging.getLogger("passgate")
@@ -76,10 +78,12 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.proxies = TrustedProxies(settings.trusted_proxies)
     app.state.forward_auth = app.fast_lane = forward_auth.ForwardAuth(context, app.state.proxies)
     app.add_middleware(Guard, settings=settings)
+    app.add_middleware(OidcCors)  # outside the guard: answers CORS for the OpenID provider's endpoints
     _add_error_handlers(app)
     for module in (auth, account, ws):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(oidc_routes.router)
     app.include_router(forward_auth.router)  # before device.router, whose `/auth/{passphrase}` is last
     mount_docs(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
