@@ -35,7 +35,7 @@ class SigningKeys:
     def __init__(self, keys: list[dict[str, Any]]):
         if not keys:
             raise ValueError("no OpenID Connect signing keys")
-        self.private = KeySet.import_key_set({"keys": keys})  # type: ignore[typeddict-item]
+        self.private = KeySet.import_key_set({"keys": keys})
         self.signing: dict[str, RSAKey | ECKey] = {}
         for alg, kty in ALGORITHMS.items():
             first = next((key for key in self.private.keys if key.key_type == kty), None)

@@ -154,7 +154,7 @@ def _needs_check(
 
 def _signin_url(ctx: Context, params: list[tuple[str, str]], client: Client, *, reauth: bool) -> str:
     back = [item for item in params if item[0] != CHECK_PARAM]
-    back.append((CHECK_PARAM, _check_marker(ctx, int(now()), client.client_id)))
+    back.append((CHECK_PARAM, _check_marker(ctx, int(now() * 1000), client.client_id)))
     query = {"return_to": f"{AUTHORIZE_PATH}?{urlencode(back)}"}
     if reauth:
         query["reauth"] = "1"
@@ -176,9 +176,9 @@ def _checked_since_asked(ctx: Context, current: Current, marker: str | None, cli
     at_text, mac = marker.split(".", 1)
     if not at_text.isdigit() or not hmac.compare_digest(mac, _mac(ctx, f"check:{at_text}:{client_id}")):
         return False
-    asked = int(at_text)
+    asked = int(at_text) / 1000  # milliseconds: a check in the same second as the request is no check
     session = current.session
-    return now() - asked <= CHECK_TTL and session.user_verified and session.auth_time >= asked
+    return now() - asked <= CHECK_TTL and session.user_verified and session.auth_time > asked
 
 
 def _consent_token(ctx: Context, current: Current, client_id: str, scope: str) -> str:
