@@ -47,7 +47,10 @@ async def test_discovery_lists_only_what_is_supported(http: httpx.AsyncClient) -
     assert document["code_challenge_methods_supported"] == ["S256"]
     assert document["authorization_response_iss_parameter_supported"] is True
     assert set(document["id_token_signing_alg_values_supported"]) == {"RS256", "ES256"}
-    assert "implicit" not in document["grant_types_supported"] and "password" not in document["grant_types_supported"]
+    assert (
+        "implicit" not in document["grant_types_supported"]
+        and "password" not in document["grant_types_supported"]
+    )
     keys = (await http.get("/oidc/jwks")).json()["keys"]
     assert {key["kty"] for key in keys} == {"RSA", "EC"} and all(key.get("kid") for key in keys)
     assert not any("d" in key or "p" in key for key in keys)  # public parts only
@@ -65,7 +68,9 @@ async def test_the_happy_flow_with_consent(http: httpx.AsyncClient, oidc_ctx: Co
     query = query_of(answer.headers["location"])
     assert answer.headers["location"].startswith(APP_REDIRECT + "?")
     assert query["state"] == params["state"] and query["iss"] == ISSUER
-    tokens = await exchange(http, query["code"], Pkce(params["code_verifier"], "") if "code_verifier" in params else None)
+    tokens = await exchange(
+        http, query["code"], Pkce(params["code_verifier"], "") if "code_verifier" in params else None
+    )
     assert tokens.status_code == 400  # no verifier sent: PKCE was asked for
     # consent is remembered: the next request goes straight back with a code
     code, pkce, params = await code_for(browser)
@@ -87,17 +92,25 @@ async def test_the_happy_flow_with_consent(http: httpx.AsyncClient, oidc_ctx: Co
 
 async def test_es256_per_client_and_client_secret_post(http: httpx.AsyncClient) -> None:
     browser = await signed_in(http)
-    code, pkce, _ = await code_for(browser, client_id="other", redirect_uri="https://other.localhost/callback")
-    tokens = await exchange(http, code, pkce, client_id="other", redirect_uri="https://other.localhost/callback")
+    code, pkce, _ = await code_for(
+        browser, client_id="other", redirect_uri="https://other.localhost/callback"
+    )
+    tokens = await exchange(
+        http, code, pkce, client_id="other", redirect_uri="https://other.localhost/callback"
+    )
     assert tokens.status_code == 200, tokens.text
-    header = jwt.decode(tokens.json()["id_token"], KeySet.import_key_set((await http.get("/oidc/jwks")).json())).header
+    header = jwt.decode(
+        tokens.json()["id_token"], KeySet.import_key_set((await http.get("/oidc/jwks")).json())
+    ).header
     assert header["alg"] == "ES256"
 
 
 async def test_no_session_goes_to_sign_in_and_back(http: httpx.AsyncClient) -> None:
     params = auth_params(client_id="spa", redirect_uri=SPA_REDIRECT)
     answer = await authorize(http, params)
-    assert answer.status_code == 303 and answer.headers["location"].startswith("/signin?return_to=%2Foidc%2Fauthorize")
+    assert answer.status_code == 303 and answer.headers["location"].startswith(
+        "/signin?return_to=%2Foidc%2Fauthorize"
+    )
     back = query_of(answer.headers["location"])["return_to"]
     browser = await signed_in(http)
     answer = await browser.http.get(back)
@@ -142,7 +155,9 @@ async def test_a_re_check_is_real_and_moves_auth_time(
 
         from passgate.store.models import sessions
 
-        oidc_ctx.db.transact(lambda c: c.execute(update(sessions).values(auth_time=sessions.c.auth_time - 3600)))
+        oidc_ctx.db.transact(
+            lambda c: c.execute(update(sessions).values(auth_time=sessions.c.auth_time - 3600))
+        )
     pkce = Pkce.new()
     params = auth_params(client_id="spa", redirect_uri=SPA_REDIRECT, pkce=pkce, **asks)
     answer = await authorize(http, params)
@@ -174,7 +189,9 @@ async def test_max_age_within_the_last_check_needs_nothing(http: httpx.AsyncClie
 
 async def test_unknown_parameters_and_display_are_ignored(http: httpx.AsyncClient) -> None:
     browser = await signed_in(http)
-    code, pkce, _ = await code_for(browser, client_id="spa", redirect_uri=SPA_REDIRECT, extra="foobar", display="popup")
+    code, pkce, _ = await code_for(
+        browser, client_id="spa", redirect_uri=SPA_REDIRECT, extra="foobar", display="popup"
+    )
     assert (await exchange(http, code, pkce, client_id="spa", redirect_uri=SPA_REDIRECT)).status_code == 200
 
 
