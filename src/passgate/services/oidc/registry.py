@@ -90,9 +90,12 @@ def find(connection: Connection, ctx: Context, client_id: str) -> Client | None:
     if configured is not None:
         return configured
     row = rows.client(connection, client_id)
-    if row is None:
-        return None
-    return Client(row.client_id, ClientConfig.model_validate(row.metadata_json), row.secret_hash)
+    return _from_row(row) if row is not None else None
+
+
+def _from_row(row: rows.ClientRow) -> Client:
+    config = ClientConfig.model_validate({**row.metadata_json, "secret_hash": row.secret_hash})
+    return Client(row.client_id, config, row.secret_hash)
 
 
 def every(connection: Connection, ctx: Context) -> list[tuple[Client, str]]:
@@ -100,8 +103,7 @@ def every(connection: Connection, ctx: Context) -> list[tuple[Client, str]]:
     found = [(client, "config") for client in state(ctx).configured.values()]
     for row in rows.clients(connection):
         if row.client_id not in state(ctx).configured:
-            config = ClientConfig.model_validate(row.metadata_json)
-            found.append((Client(row.client_id, config, row.secret_hash), "command"))
+            found.append((_from_row(row), "command"))
     return found
 
 
