@@ -47,7 +47,7 @@ async def test_authlib_relying_party_against_passgate_serve(tmp_path: Path) -> N
         secret = register_client(server.env, tmp_path / "server")
         async with httpx.AsyncClient(base_url=server.url, headers={"origin": server.url}) as browser:
             await sign_up(browser, server.url)
-            metadata = httpx.get(f"{server.url}/.well-known/openid-configuration").json()
+            metadata = (await browser.get("/.well-known/openid-configuration")).json()
             assert metadata["issuer"] == server.url
             rp = OAuth2Session(
                 "rp", secret, scope="openid profile offline_access", redirect_uri=REDIRECT,
@@ -74,7 +74,7 @@ async def test_authlib_relying_party_against_passgate_serve(tmp_path: Path) -> N
             assert validate_id_token(metadata, refreshed, None)["auth_time"] == claims["auth_time"]
             assert rp.get(metadata["userinfo_endpoint"]).status_code == 200
 
-            reuse = httpx.post(
+            reuse = await browser.post(
                 metadata["token_endpoint"],
                 data={"grant_type": "refresh_token", "refresh_token": first_refresh},
                 auth=("rp", secret),
