@@ -331,7 +331,10 @@ async def test_revoking_an_app_on_the_account_forgets_consent_and_tokens(http: h
     browser = await signed_in(http)
     code, pkce, _ = await code_for(browser)
     tokens = (await exchange(http, code, pkce)).json()
+    parts = await http.get("/account/parts")
+    assert 'data-client-id="app"' in parts.text and "The App" in parts.text  # listed on the account page
     assert (await browser.post("/auth/apps/revoke", {"client_id": "app"})).status_code == 200
+    assert 'data-client-id="app"' not in (await http.get("/account/parts")).text
     assert (await http.get("/oidc/userinfo", headers=bearer(tokens["access_token"]))).status_code == 401
     page = await authorize(http, auth_params())
     assert "consent-form" in page.text  # asks again
