@@ -23,6 +23,11 @@ user_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(user_app, name="user")
+client_app = typer.Typer(
+    help="OpenID Connect clients registered by command (those in the configuration file are listed too).",
+    no_args_is_help=True,
+)
+app.add_typer(client_app, name="client")
 group_app = typer.Typer(help="Group memberships (forward-auth rules, Remote-Groups).", no_args_is_help=True)
 user_app.add_typer(group_app, name="group")
 
@@ -146,9 +151,16 @@ def keys_generate() -> None:
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
+def keys_rotate(
+    oidc: Annotated[
+        bool, typer.Option("--oidc", help="Rotate the OpenID Connect ID token keys instead.")
+    ] = False,
+) -> None:
     """Add a new signing key in front; old keys still verify until you remove them."""
     settings = _settings()
+    if oidc:
+        _rotate_oidc_keys(settings)
+        return
     if settings.secret_keys:
         keys = [new_secret_key(), *(key.get_secret_value() for key in settings.secret_keys)]
         typer.echo("PASSGATE_SECRET_KEYS is set in the environment; set it to this and restart:")
@@ -158,6 +170,16 @@ def keys_rotate() -> None:
     keys = [new_secret_key(), *read_or_create_key_file(path)]
     path.write_text("\n".join(keys) + "\n", encoding="utf-8")
     typer.echo(f"New signing key added to {path} ({len(keys)} keys). Restart Passgate to use it.")
+
+
+def _rotate_oidc_keys(settings: Settings) -> None:
+    """New OpenID Connect signing keys (RSA and P-256) in front: they sign after a restart; the old ones
+    stay in the JWKS, so ID tokens they signed still verify (OIDC Core §10.1.1)."""
+    from passgate.oidc.keys import rotate
+
+    keys = rotate(settings.oidc_keys_file)
+    typer.echo(f"New OpenID Connect signing keys in {settings.oidc_keys_file} ({len(keys)} keys).")
+    typer.echo("Restart Passgate to sign with them; apps fetch the new JWKS by themselves.")
 
 
 @keys_app.command("list")
@@ -278,6 +300,109 @@ def user_link(name: str) -> None:
     typer.echo(f"Link for {name} (single use, until {expires}):")
     typer.echo(f"  {link.url}")  # type: ignore[attr-defined]
     typer.echo(f"Passphrase: {link.passphrase}")  # type: ignore[attr-defined]
+
+
+def _clients(action: str, *args: object) -> object:
+    from passgate.services.oidc import registry
+
+    ctx = _context()
+    try:
+        return getattr(registry, action)(ctx, *args)
+    except PassgateError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@client_app.command("add")
+def client_add(
+    client_id: str,
+    redirect_uri: Annotated[list[str], typer.Option("--redirect-uri", help="Exact redirect URI (repeat).")],
+    name: Annotated[str, typer.Option(help="Shown on the consent page.")] = "",
+    public: Annotated[
+        bool, typer.Option("--public", help="A browser or native app: no secret, PKCE.")
+    ] = False,
+    post: Annotated[bool, typer.Option("--secret-post", help="Send the secret in the form body.")] = False,
+    logout_uri: Annotated[
+        list[str] | None, typer.Option("--post-logout-redirect-uri", help="Where logout may return (repeat).")
+    ] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="Allowed scope (repeat).")] = None,
+    trusted: Annotated[bool, typer.Option("--trusted", help="Skip the consent page.")] = False,
+    es256: Annotated[bool, typer.Option("--es256", help="Sign its ID tokens with ES256, not RS256.")] = False,
+    no_refresh: Annotated[bool, typer.Option("--no-refresh", help="Issue no refresh tokens.")] = False,
+) -> None:
+    """Register a client and print its secret (once: only a hash is kept)."""
+    metadata: dict[str, object] = {
+        "name": name,
+        "redirect_uris": redirect_uri,
+        "post_logout_redirect_uris": logout_uri or [],
+        "token_endpoint_auth_method": "none"
+        if public
+        else ("client_secret_post" if post else "client_secret_basic"),
+        "trusted": trusted,
+        "id_token_signed_response_alg": "ES256" if es256 else "RS256",
+        "refresh_tokens": not no_refresh,
+    }
+    if scope:
+        metadata["scopes"] = scope
+    try:
+        added = _clients("add", client_id, metadata)
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+    secret = added[1]  # type: ignore[index]
+    typer.echo(f"Client {client_id} registered.")
+    if secret:
+        typer.echo(f"Secret (shown once, store it now): {secret}")
+    typer.echo(f"Discovery: {_settings().public_url}/.well-known/openid-configuration")
+
+
+@client_app.command("list")
+def client_list() -> None:
+    """Every client: id, kind, where it is declared, redirect URIs."""
+    from passgate.services.context import Context
+    from passgate.services.oidc import registry
+
+    ctx = _context()
+    assert isinstance(ctx, Context)
+    rows = ctx.db.transact(lambda connection: registry.every(connection, ctx))
+    for client, source in rows:
+        kind = "public" if client.public else "confidential"
+        typer.echo(f"{client.client_id}\t{kind}\t{source}\t{' '.join(client.config.redirect_uris)}")
+
+
+@client_app.command("show")
+def client_show(client_id: str) -> None:
+    """A client's settings (never its secret)."""
+    import json
+
+    from passgate.services.context import Context
+    from passgate.services.oidc import registry
+
+    ctx = _context()
+    assert isinstance(ctx, Context)
+    client = ctx.db.transact(lambda connection: registry.find(connection, ctx, client_id))
+    if client is None:
+        typer.secho("No such client.", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(client.describe(), indent=2))
+
+
+@client_app.command("rotate-secret")
+def client_rotate_secret(client_id: str) -> None:
+    """A new secret (printed once); the old one stops working at once."""
+    secret = _clients("rotate_secret", client_id)
+    typer.echo(f"New secret for {client_id} (shown once): {secret}")
+
+
+@client_app.command("delete")
+def client_delete(
+    client_id: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False
+) -> None:
+    """Remove a client with every token, code and consent made for it."""
+    if not yes:
+        typer.confirm(f"Delete client {client_id} and revoke all its tokens?", abort=True)
+    _clients("delete", client_id)
+    typer.echo(f"Client {client_id} deleted.")
 
 
 def _groups(action: str, *args: str) -> object:

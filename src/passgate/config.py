@@ -28,9 +28,11 @@ from pydantic_settings import (
 
 from passgate.errors import ConfigError
 from passgate.gate_config import GateRule, check_cookie_domain, check_return_host, check_rule_names
+from passgate.oidc.clients import ClientConfig, check_client_ids
 
 ENV_PREFIX = "PASSGATE_"
 SECRET_KEYS_FILE_NAME = "secret-keys"  # noqa: S105 - a file name, not a secret
+OIDC_KEYS_FILE_NAME = "oidc-keys.json"
 MIN_SECRET_KEY_LENGTH = 32
 Algorithm = Literal["ES256", "EdDSA", "RS256"]
 DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA", "RS256")
@@ -122,6 +124,10 @@ class Settings(BaseSettings):
     return_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     revocation_window: float = Field(default=5.0, ge=0, le=300)
     forward_auth_rules: dict[str, GateRule] = Field(default_factory=dict)
+    oidc_clients: dict[str, ClientConfig] = Field(default_factory=dict)
+    oidc_code_ttl: int = Field(default=60, ge=10, le=600)
+    oidc_access_token_ttl: int = Field(default=600, ge=60, le=86400)
+    oidc_refresh_token_ttl: int = Field(default=30 * 86400, ge=3600)
 
     @classmethod
     def settings_customise_sources(
@@ -282,6 +288,7 @@ class Settings(BaseSettings):
             self.cookie_domain, public_url=self.public_url, origins=self.origins
         )
         check_rule_names(self.forward_auth_rules)
+        check_client_ids(self.oidc_clients)
         return self
 
     @property
@@ -309,6 +316,11 @@ class Settings(BaseSettings):
     @property
     def secret_keys_file(self) -> Path:
         return self.data_dir / SECRET_KEYS_FILE_NAME
+
+    @property
+    def oidc_keys_file(self) -> Path:
+        """The OpenID Connect signing keys (private JWK set), created on first use."""
+        return self.data_dir / OIDC_KEYS_FILE_NAME
 
     def signing_keys(self) -> list[bytes]:
         """The configured keys, or those in the data directory (created on first use)."""

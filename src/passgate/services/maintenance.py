@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 from passgate.services import revocation
 from passgate.services.context import Context
 from passgate.store import challenges, links, sessions
+from passgate.store import oidc as oidc_rows
 from passgate.store.database import now
 
 
@@ -20,6 +21,7 @@ async def sweep_expired(ctx: Context) -> int:
             + sessions.remove_expired(connection, at, at - ctx.settings.session_idle_timeout)
             + links.sweep(connection, at)
             + revocation.sweep(connection, at)
+            + oidc_rows.sweep(connection, at)
         )
 
     return await ctx.db.run(work)

@@ -49,6 +49,15 @@ class Action(StrEnum):
     REVOKE_DEVICE_LINK = "revoke_device_link"
     END_OTHER_SESSION = "end_other_session"
     END_ALL_SESSIONS = "end_all_sessions"
+    # OpenID Connect: apps ask; the person signs in, re-checks and consents on Passgate's own pages
+    OIDC_AUTHORIZE = "oidc_authorize"  # sends to sign-in or a re-check; issues a code to a signed-in user
+    OIDC_GRANT_CONSENT = "oidc_grant_consent"
+    OIDC_REVOKE_CONSENT = "oidc_revoke_consent"  # forgets the consent and revokes the app's tokens
+    OIDC_TOKEN = "oidc_token"  # noqa: S105 - client-authenticated: code or refresh token for tokens
+    OIDC_USERINFO = "oidc_userinfo"  # a bearer token reads its claims; changes nothing
+    OIDC_REVOKE_TOKEN = "oidc_revoke_token"  # noqa: S105 - client-authenticated, RFC 7009
+    OIDC_INTROSPECT = "oidc_introspect"  # client-authenticated, RFC 7662; changes nothing
+    OIDC_END_SESSION = "oidc_end_session"  # this session only, after an ID token hint or a confirmation
 
 
 POLICY: Final[dict[Action, Need]] = {
@@ -67,6 +76,14 @@ POLICY: Final[dict[Action, Need]] = {
     Action.REVOKE_DEVICE_LINK: Need.RECENT_CHECK,
     Action.END_OTHER_SESSION: Need.RECENT_CHECK,
     Action.END_ALL_SESSIONS: Need.RECENT_CHECK,
+    Action.OIDC_AUTHORIZE: Need.NOTHING,  # prompt/max_age/acr_values re-checks use is_recent below
+    Action.OIDC_GRANT_CONSENT: Need.SESSION,
+    Action.OIDC_REVOKE_CONSENT: Need.SESSION,  # only takes access away
+    Action.OIDC_TOKEN: Need.NOTHING,
+    Action.OIDC_USERINFO: Need.NOTHING,
+    Action.OIDC_REVOKE_TOKEN: Need.NOTHING,
+    Action.OIDC_INTROSPECT: Need.NOTHING,
+    Action.OIDC_END_SESSION: Need.NOTHING,
 }
 
 

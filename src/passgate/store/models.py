@@ -168,3 +168,80 @@ device_links = cast(Table, DeviceLink.__table__)
 audit_events = cast(Table, AuditEvent.__table__)
 user_groups = cast(Table, UserGroup.__table__)
 revocations = cast(Table, Revocation.__table__)
+
+
+class OidcClient(Base):
+    """An OpenID Connect client registered by command (`passgate client add`); clients declared in the
+    configuration file are not stored. `secret_hash` is `sha256:<hex>` of a generated secret."""
+
+    __tablename__ = "oidc_clients"
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    metadata_json: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class OidcGrant(Base):
+    """One authorization of a client by a user (from one code): the family its tokens belong to."""
+
+    __tablename__ = "oidc_grants"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(100), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    scope: Mapped[str] = mapped_column(String(1000))
+    auth_time: Mapped[float] = mapped_column(Float)
+    amr: Mapped[str] = mapped_column(String(100))
+    acr: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # absolute: refresh never outlives it
+
+
+class OidcCode(Base):
+    """An authorization code by its SHA-256; kept after use until it expires, to detect a replay."""
+
+    __tablename__ = "oidc_codes"
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class OidcToken(Base):
+    """An access token and (optionally) its refresh token, by their SHA-256 hashes."""
+
+    __tablename__ = "oidc_tokens"
+    access_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    refresh_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True, unique=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("oidc_grants.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(1000))
+    issued_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    refreshed_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # its refresh token was used
+
+
+class OidcConsent(Base):
+    """What a user allowed a client to see, remembered until they revoke it."""
+
+    __tablename__ = "oidc_consents"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(1000))
+    granted_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float] = mapped_column(Float)
+
+
+oidc_clients = cast(Table, OidcClient.__table__)
+oidc_grants = cast(Table, OidcGrant.__table__)
+oidc_codes = cast(Table, OidcCode.__table__)
+oidc_tokens = cast(Table, OidcToken.__table__)
+oidc_consents = cast(Table, OidcConsent.__table__)

@@ -21,9 +21,11 @@ from passgate.errors import PassgateError, PayloadTooLarge, ServiceUnavailable
 from passgate.services import maintenance, revocation
 from passgate.services.context import Context
 from passgate.web.guard import BodyTooLarge, Guard
+from passgate.web.oidc_cors import OidcCors
 from passgate.web.proxies import TrustedProxies
 from passgate.web.ratelimit import RateLimit
 from passgate.web.routes import account, auth, device, forward_auth, pages, ws
+from passgate.web.routes import oidc as oidc_routes
 from passgate.web.routes.docs import mount_docs
 
 log = logging.getLogger("passgate")
@@ -50,8 +52,9 @@ class PassgateApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
-        """The guard outside Starlette's whole stack: its last-resort 500 gets the security headers too."""
-        return Guard(super().build_middleware_stack(), self.state.ctx.settings)
+        """The guard outside Starlette's whole stack: its last-resort 500 gets the security headers too.
+        Outside it, the OpenID provider's CORS (its token-side endpoints take no cookie)."""
+        return OidcCors(Guard(super().build_middleware_stack(), self.state.ctx.settings))
 
 
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
@@ -84,6 +87,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     for module in (auth, account, ws):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(oidc_routes.router)
     app.include_router(forward_auth.router)  # before device.router, whose `/auth/{passphrase}` is last
     mount_docs(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -21,12 +21,14 @@ from passgate.ceremony.encoding import b64url_encode
 from passgate.config import Settings
 from passgate.errors import NotAuthenticated
 from passgate.services import credentials, stepup
+from passgate.services.oidc import flows as oidc_flows
 from passgate.services.return_url import requested, safe_return_url
 from passgate.services.sessions import Current
 from passgate.services.stepup import Action
 from passgate.store.database import now
 from passgate.web import useragent
 from passgate.web.deps import Ctx, MaybeSignedIn
+from passgate.web.oidc_strings import OIDC_PAGE
 from passgate.web.strings import page_strings, pick_locale, script_strings
 from passgate.web.templating import render
 
@@ -191,7 +193,16 @@ async def _account_parts(request: Request, ctx: Ctx, current: Current) -> dict[s
         warning = "device_bound"
     groups = info["user"].get("groups") or []
     links = [_link_view(item, t) for item in info["device_links"]]
-    return {"passkeys": passkeys, "sessions": sessions, "warning": warning, "groups": groups, "links": links}
+    apps = await oidc_flows.apps(ctx, current)  # OpenID Connect clients signed in to, revocable
+    return {
+        "passkeys": passkeys,
+        "sessions": sessions,
+        "warning": warning,
+        "groups": groups,
+        "links": links,
+        "apps": apps,
+        "oidc_t": OIDC_PAGE,
+    }
 
 
 def _link_view(item: Mapping[str, Any], t: Mapping[str, str]) -> dict[str, Any]:

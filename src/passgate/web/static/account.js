@@ -195,6 +195,14 @@ async function revokeLink(card, button) {
   });
 }
 
+async function revokeApp(card, button) {
+  await change(button, async () => {
+    await api("/auth/apps/revoke", { client_id: card.dataset.clientId });
+    await refresh();
+    focusHeading("apps-title");
+  });
+}
+
 /** The server's inline SVG as an image (an image needs the SVG namespace that inline markup may omit). */
 function qrImage(svg) {
   const standalone = svg.includes("xmlns=") ? svg : svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"');
@@ -244,6 +252,7 @@ document.querySelector("main").addEventListener("click", (event) => {
     "end-session": () => endSession(card, button),
     "end-all": () => endAll(button),
     "revoke-link": () => revokeLink(card, button),
+    "revoke-app": () => revokeApp(card, button),
   };
   actions[button.dataset.action]?.();
 });
