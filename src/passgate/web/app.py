@@ -22,7 +22,7 @@ from passgate.services.context import Context
 from passgate.web.guard import BodyTooLarge, Guard
 from passgate.web.proxies import TrustedProxies
 from passgate.web.ratelimit import RateLimit
-from passgate.web.routes import account, auth, device, forward_auth, pages, ws
+from passgate.web.routes import account, auth, device, forward_auth, pages, passkey_api, ws
 from passgate.web.routes.docs import mount_docs
 
 log = logging.getLogger("passgate")
@@ -80,6 +80,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     for module in (auth, account, ws):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(passkey_api.router)
     app.include_router(forward_auth.router)  # before device.router, whose `/auth/{passphrase}` is last
     mount_docs(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
