@@ -259,7 +259,8 @@ def _validated(
         try:
             _check_origin(origin, rp_id)
         except ValueError as exc:
-            raise BadRequest(str(exc).replace("PASSGATE_RP_ID", "the tenant's RP ID")) from None
+            message = str(exc).replace("PASSGATE_RP_ID", "the tenant's RP ID").replace("PASSGATE_ORIGINS", "--origin")
+            raise BadRequest(message) from None
     if user_verification not in USER_VERIFICATION:
         raise BadRequest(f"User verification must be one of {', '.join(USER_VERIFICATION)}.")
     if not 10_000 <= timeout_ms <= 600_000:
