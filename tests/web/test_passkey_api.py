@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from apikit import Backend, Tenant, backend_client, make_tenant, problem
@@ -296,3 +297,146 @@ async def test_a_sign_count_regression_is_refused_flagged_and_audited(backend: B
 
 async def test_named_login_unknown_user_and_user_without_credentials(backend: Backend) -> None:
     problem(await backend.post("/login/initialize", {"user_id": uid()}), 404, "user not found")
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+async def _transaction(backend: Backend, user: str, transaction_id: str, data: Any) -> httpx.Response:
+    return await backend.post(
+        "/transaction/initialize",
+        {"user_id": user, "transaction_id": transaction_id, "transaction_data": data},
+    )
+
+
+async def test_a_transaction_binds_its_data_and_is_used_once(backend: Backend) -> None:
+    user, transaction_id, data = uid(), uid(), {"amount": 100, "to": "DE89"}
+    await backend.claims(await backend.register(user))
+    begin = await _transaction(backend, user, transaction_id, data)
+    assert begin.status_code == 200, begin.text
+    options = begin.json()["publicKey"]
+    challenge = b64url_decode(options["challenge"])
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    assert len(challenge) == 64
+    assert challenge[32:] == hashlib.sha256((transaction_id + canonical).encode()).digest()
+    assert options["userVerification"] == "required" and len(options["allowCredentials"]) == 1
+    problem(await _transaction(backend, user, transaction_id, data), 409, "transaction already exists")
+    credential = backend.authenticator.get(begin.json(), origin=backend.tenant.origin)
+    problem(await backend.post("/transaction/finalize", credential, key=False), 401, "The api key is invalid")
+    claims = await backend.claims(await backend.post("/transaction/finalize", credential))
+    assert claims["trans"] == transaction_id and claims["sub"] == user and claims["uv"] is True
+    again = await backend.post("/transaction/finalize", credential)
+    problem(again, 401, "failed to get session data")
+
+
+async def test_a_transaction_challenge_cannot_finish_a_login_or_the_reverse(backend: Backend) -> None:
+    user = uid()
+    await backend.claims(await backend.register(user))
+    begin = await _transaction(backend, user, uid(), "pay 5")
+    credential = backend.authenticator.get(begin.json(), origin=backend.tenant.origin)
+    problem(await backend.post("/login/finalize", credential), 401, "failed to get session data")
+    login = await backend.post("/login/initialize", {"user_id": user})
+    credential = backend.authenticator.get(login.json(), origin=backend.tenant.origin)
+    problem(await backend.post("/transaction/finalize", credential), 401, "failed to get session data")
+
+
+async def test_a_transaction_without_user_verification_fails(backend: Backend) -> None:
+    user = uid()
+    await backend.claims(await backend.register(user))
+    begin = await _transaction(backend, user, uid(), [1])
+    credential = backend.authenticator.get(begin.json(), origin=backend.tenant.origin, uv=False)
+    problem(await backend.post("/transaction/finalize", credential), 401, "failed to validate assertion")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "title"),
+    [
+        ({"transaction_id": "t", "transaction_data": 1}, 400, "unable to validate request"),
+        ({"user_id": "u", "transaction_data": 1}, 400, "unable to validate request"),
+        ({"user_id": "u", "transaction_id": "t"}, 400, "unable to validate request"),
+        (
+            {"user_id": "u", "transaction_id": "t", "transaction_data": None},
+            400,
+            "unable to validate request",
+        ),
+        (
+            {"user_id": "u", "transaction_id": "t" * 129, "transaction_data": 1},
+            400,
+            "unable to validate request",
+        ),
+        ({"user_id": "nobody", "transaction_id": "t", "transaction_data": 1}, 404, "unable to find user"),
+    ],
+)
+async def test_transaction_initialize_errors(
+    backend: Backend, body: dict[str, Any], status: int, title: str
+) -> None:
+    problem(await backend.post("/transaction/initialize", body), status, title)
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+async def test_credentials_list_get_rename_delete(backend: Backend, ctx: Context) -> None:
+    user = uid()
+    first = await backend.claims(await backend.register(user))
+    phone = Backend(backend.http, backend.tenant, SoftAuthenticator())  # excluded: a second authenticator
+    second = await phone.claims(await phone.register(user))
+    listed = await backend.get("/credentials", user_id=user)
+    assert listed.status_code == 200 and listed.headers["x-total-count"] == "2"
+    items = listed.json()
+    assert [item["id"] for item in items] == [second["cred"], first["cred"]]  # newest first
+    item = items[0]
+    assert item["user_id"] == user and item["name"] == f"cred-{item['id']}" and item["is_mfa"] is False
+    assert item["aaguid"] == "00000000-0000-0000-0000-000000000000" and item["attestation_type"] == "none"
+    assert {
+        "public_key",
+        "created_at",
+        "last_used_at",
+        "transports",
+        "backup_eligible",
+        "backup_state",
+    } <= set(item)
+    paged = await backend.get("/credentials", user_id=user, per_page=1, page=2, order="asc")
+    assert [c["id"] for c in paged.json()] == [second["cred"]]
+    assert 'rel="first"' in paged.headers["link"] and 'rel="prev"' in paged.headers["link"]
+    assert (await backend.get(f"/credentials/{first['cred']}")).json()["id"] == first["cred"]
+    url = backend.base + f"/credentials/{first['cred']}"
+    renamed = await backend.http.patch(url, json={"name": "Laptop"}, headers=backend.headers)
+    assert renamed.status_code == 204 and renamed.content == b""
+    assert (await backend.get(f"/credentials/{first['cred']}")).json()["name"] == "Laptop"
+    empty = await backend.http.patch(url, json={}, headers=backend.headers)
+    assert problem(empty, 400, "unable to validate request")["details"] == "name is a required field"
+    deleted = await backend.http.delete(url, headers=backend.headers)
+    assert deleted.status_code == 204
+    problem(
+        await backend.http.delete(url, headers=backend.headers),
+        404,
+        f"credential with id '{first['cred']}' not found",
+    )
+    assert "credential_removed" in audit_kinds(ctx)
+    assert (await backend.get("/credentials", user_id="nobody")).json() == []
+
+
+@pytest.mark.parametrize("query", [{"order": "up"}, {"page": "0"}, {"per_page": "x"}])
+async def test_credentials_list_bad_query(backend: Backend, query: dict[str, str]) -> None:
+    problem(await backend.get("/credentials", **query), 400, "unable to validate request")
+
+
+# --------------------------------------------------------------------------- JWKS and key rotation
+
+
+async def test_jwks_caching_and_rotation(app: Any, ctx: Context) -> None:
+    tenant = make_tenant(ctx)
+    async with backend_client(app) as http:
+        backend = Backend(http, tenant)
+        before = await backend.register(uid())
+        old_kid = json.loads(base64.urlsafe_b64decode(before.json()["token"].split(".")[0] + "=="))["kid"]
+        passkey_tenants.rotate_token_key(ctx, tenant.id)
+        jwks = await http.get(backend.base + "/.well-known/jwks.json")
+        assert jwks.headers["cache-control"] == "public, max-age=600"
+        keys = jwks.json()["keys"]
+        assert len(keys) == 2 and {key["kty"] for key in keys} == {"RSA"} and all("d" not in k for k in keys)
+        assert (await backend.claims(before))["sub"]  # the old key still verifies its tokens
+        after = await backend.login()
+        new_kid = json.loads(base64.urlsafe_b64decode(after.json()["token"].split(".")[0] + "=="))["kid"]
+        assert new_kid != old_kid and new_kid in {key["kid"] for key in keys}
