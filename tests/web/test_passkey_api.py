@@ -440,3 +440,15 @@ async def test_jwks_caching_and_rotation(app: Any, ctx: Context) -> None:
         after = await backend.login()
         new_kid = json.loads(base64.urlsafe_b64decode(after.json()["token"].split(".")[0] + "=="))["kid"]
         assert new_kid != old_kid and new_kid in {key["kid"] for key in keys}
+
+
+def test_the_openapi_document_lists_the_api_under_its_tag(app: Any) -> None:
+    paths = app.openapi()["paths"]
+    ours = {path: item for path, item in paths.items() if path.startswith("/passkeys/")}
+    assert len(ours) == 9
+    for item in ours.values():
+        for operation in item.values():
+            assert operation["tags"] == ["passkey API (Hanko-compatible)"]
+    register = ours["/passkeys/{tenant_id}/registration/initialize"]["post"]
+    assert "API key of the tenant" in register["description"]
+    assert "user_id" in register["requestBody"]["content"]["application/json"]["schema"]["properties"]

@@ -479,7 +479,7 @@ def _check(
 
 def _flag(connection: Connection, tctx: Context, stored: CredentialRecord, reason: str) -> None:
     """A cloned-authenticator signal (W3C WebAuthn L3 §6.1.1): the credential signs nothing more until
-    the backend deletes it (or an administrator clears it with `passgate user unflag`)."""
+    the backend deletes it."""
     at = now()
     credentials.flag(connection, stored.credential_id, reason, at)
     audit.record(

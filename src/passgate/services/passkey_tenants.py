@@ -259,7 +259,8 @@ def _validated(
         try:
             _check_origin(origin, rp_id)
         except ValueError as exc:
-            message = str(exc).replace("PASSGATE_RP_ID", "the tenant's RP ID").replace("PASSGATE_ORIGINS", "--origin")
+            message = str(exc).replace("PASSGATE_RP_ID", "the tenant's RP ID")
+            message = message.replace("PASSGATE_ORIGINS", "--origin")
             raise BadRequest(message) from None
     if user_verification not in USER_VERIFICATION:
         raise BadRequest(f"User verification must be one of {', '.join(USER_VERIFICATION)}.")
