@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from passgate.cli_tenants import api_key_app, tenant_app
 from passgate.config import ENV_PREFIX, Settings, load_settings, new_secret_key, read_or_create_key_file
 from passgate.errors import ConfigError, PassgateError
 
@@ -30,6 +31,8 @@ client_app = typer.Typer(
 app.add_typer(client_app, name="client")
 group_app = typer.Typer(help="Group memberships (forward-auth rules, Remote-Groups).", no_args_is_help=True)
 user_app.add_typer(group_app, name="group")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(api_key_app, name="api-key")
 
 
 def _settings(**overrides: object) -> Settings:

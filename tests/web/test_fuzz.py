@@ -187,8 +187,11 @@ def _ws_run(server: RunningServer, flow: str, query: dict[str, str], messages: l
     assert all(message["status"] == "error" for message in outcomes), received
     for message in outcomes:
         assert message["code"] != "internal_error" and isinstance(message["message"], str), message
-    if close.code == 1009:
-        return  # refused by the WebSocket layer: no message to the client
+    if close.code == 1009 or len(messages) > 1:
+        # 1009: refused by the WebSocket layer, no message. After more messages than the ceremony read,
+        # the server's close meets unread data, and the TCP reset may discard its last message on the
+        # client's side before it is read: only the close code is certain then.
+        return
     assert outcomes, (flow, query, [repr(message)[:200] for message in messages], close)
 
 

@@ -47,13 +47,22 @@ class CounterRegressed(CeremonyFailed):
 
 
 def begin_authentication(
-    rp: RelyingParty, *, allow: list[tuple[bytes, str]], user_verification: str | None = None
+    rp: RelyingParty,
+    *,
+    allow: list[tuple[bytes, str]],
+    user_verification: str | None = None,
+    challenge: bytes | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """Request options as `{"publicKey": {...}}` JSON and the fresh challenge to store.
 
     An empty `allow` list means a usernameless (discoverable) ceremony, usable with conditional mediation.
+    `challenge` replaces the random one when the caller binds data into it (it must hold at least
+    `CHALLENGE_BYTES` fresh random bytes itself, W3C WebAuthn L3 §13.4.3).
     """
-    challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    if challenge is None:
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    elif len(challenge) < CHALLENGE_BYTES:
+        raise ValueError("a challenge needs at least CHALLENGE_BYTES bytes")
     options = generate_authentication_options(
         rp_id=rp.rp_id,
         challenge=challenge,

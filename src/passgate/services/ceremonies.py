@@ -20,7 +20,7 @@ from passgate.store.database import now
 from passgate.store.records import ChallengeRecord
 
 T = TypeVar("T")
-Purpose = Literal["register", "login", "add", "device"]
+Purpose = Literal["register", "login", "add", "device", "api_register", "api_login", "api_transaction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,9 @@ def issue(
     state: dict[str, Any],
     user_id: str | None = None,
     session_id: str | None = None,
+    ttl: float | None = None,
 ) -> None:
+    """Store a challenge for `purpose`; it expires after `ttl` seconds (default PASSGATE_CHALLENGE_TTL)."""
     challenges.create(
         connection,
         challenge=challenge,
@@ -50,7 +52,7 @@ def issue(
         user_id=user_id,
         session_id=session_id,
         state=state,
-        expires_at=now() + ctx.settings.challenge_ttl,
+        expires_at=now() + (ttl if ttl is not None else ctx.settings.challenge_ttl),
     )
 
 

@@ -92,10 +92,11 @@ def store_credential(
     user: UserRecord,
     new: NewCredential,
     session_id: str | None = None,
-    user_agent: str = "",
+    user_agent: str | None = None,
 ) -> None:
     """Persist a verified credential (W3C WebAuthn L3 §7.1 steps 26-27); an id already known is refused.
-    A passkey whose authenticator is unknown by AAGUID is named after the device that made it."""
+    A passkey whose authenticator is unknown by AAGUID is named after the device that made it, when a
+    browser made it (`user_agent`; the passkey API's backends name their own)."""
     at = now()
     record = CredentialRecord(
         credential_id=new.credential_id,
@@ -111,7 +112,7 @@ def store_credential(
         uv_initialized=new.user_verified,
         attestation_format=new.attestation_format,
         rp_id=ctx.rp.rp_id,
-        name=_device_name(connection, user, new, user_agent),
+        name=_device_name(connection, user, new, user_agent) if user_agent is not None else "",
         created_at=at,
         last_used_at=at,
         last_verified_at=at if new.user_verified else None,

@@ -29,6 +29,7 @@ class Need(Enum):
     NOTHING = "nothing: it is a way in, or ends only the caller's own session"
     SESSION = "a signed-in session"
     RECENT_CHECK = "a passkey check with user verification within PASSGATE_STEPUP_MAX_AGE"
+    API_KEY = "a valid API key of the tenant named in the path (the passkey API for other backends)"
 
 
 class Action(StrEnum):
@@ -58,6 +59,13 @@ class Action(StrEnum):
     OIDC_REVOKE_TOKEN = "oidc_revoke_token"  # noqa: S105 - client-authenticated, RFC 7009
     OIDC_INTROSPECT = "oidc_introspect"  # client-authenticated, RFC 7662; changes nothing
     OIDC_END_SESSION = "oidc_end_session"  # this session only, after an ID token hint or a confirmation
+    # the passkey API for other backends (services/passkey_api.py); its callers are backends, not sessions
+    PASSKEY_API_REGISTER = "passkey_api_register"
+    PASSKEY_API_SIGN_IN = "passkey_api_sign_in"
+    PASSKEY_API_FINISH = "passkey_api_finish"
+    PASSKEY_API_TRANSACTION = "passkey_api_transaction"
+    PASSKEY_API_MANAGE = "passkey_api_manage"
+    PASSKEY_API_NOT_FOUND = "passkey_api_not_found"
 
 
 POLICY: Final[dict[Action, Need]] = {
@@ -84,6 +92,15 @@ POLICY: Final[dict[Action, Need]] = {
     Action.OIDC_REVOKE_TOKEN: Need.NOTHING,
     Action.OIDC_INTROSPECT: Need.NOTHING,
     Action.OIDC_END_SESSION: Need.NOTHING,
+    Action.PASSKEY_API_REGISTER: Need.API_KEY,  # starting a registration names the backend's user
+    # A way in. Discoverable: anyone may ask for options. With a `user_id`, the key is required too
+    # (checked in services/passkey_api.py), since the answer lists that user's credentials.
+    Action.PASSKEY_API_SIGN_IN: Need.NOTHING,
+    # A way in: the single-use challenge that a keyed (or discoverable) initialize issued is the proof.
+    Action.PASSKEY_API_FINISH: Need.NOTHING,
+    Action.PASSKEY_API_TRANSACTION: Need.API_KEY,  # initialize and finalize
+    Action.PASSKEY_API_MANAGE: Need.API_KEY,  # rename and delete a tenant's credentials
+    Action.PASSKEY_API_NOT_FOUND: Need.NOTHING,  # an unknown path under /passkeys: a 404 that changes nothing
 }
 
 

@@ -159,6 +159,54 @@ class Revocation(Base):
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class PasskeyTenant(Base):
+    """A tenant of the passkey API for other backends: its own relying party and ceremony policy.
+    The first-party tenant has no row here, so the API never reaches it."""
+
+    __tablename__ = "passkey_tenants"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    rp_id: Mapped[str] = mapped_column(String(253))
+    rp_name: Mapped[str] = mapped_column(String(200))
+    origins: Mapped[list[str]] = mapped_column(JSON)
+    user_verification: Mapped[str] = mapped_column(String(20))
+    timeout_ms: Mapped[int] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    """A tenant's API key: only its SHA-256 is stored (the key holds at least 32 random bytes)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class TokenKey(Base):
+    """A tenant's token-signing key (RS256): the private key sealed with the server's secret key, the
+    public JWK in the clear. The newest signs; older ones stay in the JWKS until their tokens expired."""
+
+    __tablename__ = "token_keys"
+    kid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class PasskeyTransaction(Base):
+    """A transaction a backend asked a user to confirm; its id is unique per tenant (reuse is refused)."""
+
+    __tablename__ = "passkey_transactions"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 tenants = cast(Table, Tenant.__table__)
 users = cast(Table, User.__table__)
 credentials = cast(Table, Credential.__table__)
@@ -245,3 +293,7 @@ oidc_grants = cast(Table, OidcGrant.__table__)
 oidc_codes = cast(Table, OidcCode.__table__)
 oidc_tokens = cast(Table, OidcToken.__table__)
 oidc_consents = cast(Table, OidcConsent.__table__)
+passkey_tenants = cast(Table, PasskeyTenant.__table__)
+api_keys = cast(Table, ApiKey.__table__)
+token_keys = cast(Table, TokenKey.__table__)
+passkey_transactions = cast(Table, PasskeyTransaction.__table__)

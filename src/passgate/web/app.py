@@ -24,7 +24,7 @@ from passgate.web.guard import BodyTooLarge, Guard
 from passgate.web.oidc_cors import OidcCors
 from passgate.web.proxies import TrustedProxies
 from passgate.web.ratelimit import RateLimit
-from passgate.web.routes import account, auth, device, forward_auth, pages, ws
+from passgate.web.routes import account, auth, device, forward_auth, pages, passkey_api, ws
 from passgate.web.routes import oidc as oidc_routes
 from passgate.web.routes.docs import mount_docs
 
@@ -88,6 +88,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(oidc_routes.router)
+    app.include_router(passkey_api.router)
     app.include_router(forward_auth.router)  # before device.router, whose `/auth/{passphrase}` is last
     mount_docs(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

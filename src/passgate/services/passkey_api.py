@@ -1,0 +1,651 @@
+"""The passkey API for other backends, wire-compatible with Hanko's Passkey API: registration, login
+and transaction ceremonies for the users a backend names by its own ids, and their credentials.
+
+Every ceremony runs the same core as the first-party pages (`ceremony/`, and `services/ceremonies.py`
+for single-use challenges bound to purpose and tenant). Where Hanko is weaker, this is stricter:
+the sign count is stored and a regression refuses the assertion, flags the credential and is audited
+(W3C WebAuthn L3 §6.1.1); a transaction's challenge carries a hash of its data and its id comes from
+the server-side challenge state, so a token for one transaction can never finish another; a
+registration challenge cannot be finished as a login and vice versa.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from passgate.ceremony.authentication import (
+    AssertionResult,
+    CounterRegressed,
+    StoredCredential,
+    begin_authentication,
+    credential_id_of,
+    finish_authentication,
+    verify_unknown,
+)
+from passgate.ceremony.client_data import ClientData
+from passgate.ceremony.encoding import b64url_decode, b64url_encode
+from passgate.ceremony.registration import CHALLENGE_BYTES, begin_registration, finish_registration
+from passgate.errors import BadRequest, CeremonyFailed, Conflict, NotAuthenticated, NotFound, PassgateError
+from passgate.metadata import describe
+from passgate.services import ceremonies
+from passgate.services.ceremonies import Purpose
+from passgate.services.context import Context
+from passgate.services.passkey_tenants import (
+    ApiKeyMissing,
+    Proof,
+    issue_token,
+    open_tenant,
+    require_key,
+    tenant_context,
+)
+from passgate.services.registration import store_credential
+from passgate.store import audit, credentials, users
+from passgate.store import tenants as store
+from passgate.store.database import now
+from passgate.store.records import ChallengeRecord, CredentialRecord, UserRecord
+from passgate.store.tenants import TenantRecord, TokenKeyRecord
+
+log = logging.getLogger("passgate.passkey_api")
+USER_HANDLE_BYTES = 32  # the users row's own handle; authenticators get the backend's id (Hanko's choice)
+
+
+# --------------------------------------------------------------------------- errors (Hanko's titles)
+
+
+class RequestInvalid(BadRequest):
+    code = "invalid_request"
+    message = "unable to validate request"
+
+    def __init__(self, public_details: str):
+        super().__init__(detail=public_details)
+        self.public_details = public_details
+
+
+class RequestUnreadable(BadRequest):
+    code = "invalid_json"
+    message = "unable to process request"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    message = "user not found"
+
+
+class NoCredentials(BadRequest):
+    code = "no_credentials"
+    message = "user has no suitable credentials for this operation"
+
+
+class TransactionExists(Conflict):
+    code = "transaction_exists"
+    message = "transaction already exists"
+
+
+class CredentialNotFound(NotFound):
+    code = "credential_not_found"
+
+    def __init__(self, credential_id: str):
+        super().__init__(f"credential with id '{credential_id[:200]}' not found")
+
+
+class CreationUnreadable(CeremonyFailed):
+    message = "unable to parse credential creation response"
+
+
+class AssertionUnreadable(CeremonyFailed):
+    message = "unable to finish login"
+
+
+class RegistrationChallengeUnknown(CeremonyFailed):
+    message = "received challenge does not match with any stored one"
+
+
+class AttestationFailed(CeremonyFailed):
+    message = "failed to validate attestation"
+
+
+class SessionDataMissing(NotAuthenticated):
+    """Hanko answers 401 when no ceremony matches an assertion's challenge."""
+
+    code = "ceremony_unknown"
+    message = "failed to get session data"
+    public_details = "received challenge does not match with any stored one"
+
+
+class AssertionFailed(NotAuthenticated):
+    """One answer for an unknown credential, another tenant's, a wrong user, a bad signature, a sign
+    count that went back, or a flagged credential (W3C WebAuthn L3 §14.6.2)."""
+
+    code = "assertion_failed"
+    message = "failed to validate assertion"
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A token answer: `{"token": …}`."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialPage:
+    items: list[dict[str, Any]]
+    total: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Finished:
+    tenant: TenantRecord
+    key: TokenKeyRecord | None
+    proof: Proof
+
+
+# --------------------------------------------------------------------------- registration
+
+
+async def registration_initialize(
+    ctx: Context,
+    tenant_id: str,
+    api_key: str | None,
+    *,
+    user_id: str,
+    username: str,
+    display_name: str | None,
+) -> dict[str, Any]:
+    """Creation options for a passkey of the backend's user `user_id`: discoverable, UV per the tenant,
+    the user's existing credentials excluded. The user is created (or renamed) when it finishes."""
+
+    def work(connection: Connection) -> dict[str, Any]:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
+        tctx = tenant_context(ctx, tenant)
+        user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
+        shown = (display_name or "").strip() or username
+        options, challenge = begin_registration(
+            tctx.rp,
+            user_handle=user_id.encode(),
+            user_name=username,
+            display_name=shown,
+            exclude=credentials.ids_for_user(connection, user.id) if user else [],
+        )
+        state = {"user_id": user_id, "display_name": shown}
+        _issue(connection, tctx, tenant, challenge, "api_register", state)
+        return options
+
+    return await ctx.db.run(work)
+
+
+async def registration_finalize(ctx: Context, tenant_id: str, credential: dict[str, Any]) -> Issued:
+    """Verify the attestation (W3C WebAuthn L3 §7.1, the core's checks) and store the credential."""
+
+    def work(connection: Connection) -> _Finished | PassgateError:
+        tenant = open_tenant(connection, tenant_id, None, key_required=False)
+        tctx = tenant_context(ctx, tenant)
+
+        def steps(connection: Connection, record: ChallengeRecord, _data: ClientData) -> _Finished:
+            try:
+                new = finish_registration(tctx.rp, credential=credential, expected_challenge=record.challenge)
+            except CeremonyFailed as exc:
+                raise AttestationFailed(detail=exc.detail) from None
+            except BadRequest as exc:
+                raise CreationUnreadable(detail=exc.message) from None
+            user = _user_for(
+                connection, tctx, str(record.state["user_id"]), str(record.state["display_name"])
+            )
+            try:
+                store_credential(connection, tctx, user=user, new=new)
+            except CeremonyFailed as exc:  # the credential id is registered already (any tenant)
+                raise AttestationFailed(detail=exc.message) from None
+            proof = Proof(
+                user_id=user.user_name,
+                credential_id=b64url_encode(new.credential_id),
+                user_verified=new.user_verified,
+                backup_eligible=new.backup_eligible,
+            )
+            return _Finished(tenant=tenant, key=store.signing_key(connection, tenant.tenant_id), proof=proof)
+
+        return _finish(
+            connection,
+            tctx,
+            credential,
+            "api_register",
+            steps,
+            RegistrationChallengeUnknown,
+            CreationUnreadable,
+        )
+
+    return _token(ctx, await ceremonies.run_finish(ctx, work))
+
+
+def _user_for(connection: Connection, ctx: Context, external_id: str, display_name: str) -> UserRecord:
+    """The tenant's user with the backend's id, created on its first passkey (its display name updated)."""
+    user = store.user_by_external_id(connection, ctx.tenant_id, external_id)
+    if user is not None:
+        if user.display_name != display_name:
+            store.set_display_name(connection, user.id, display_name)
+        return user
+    try:
+        return users.create(
+            connection,
+            tenant_id=ctx.tenant_id,
+            user_name=external_id,
+            user_key=external_id,
+            display_name=display_name,
+            user_handle=secrets.token_bytes(USER_HANDLE_BYTES),
+            at=now(),
+        )
+    except users.NameTaken:  # created by a concurrent finalize in the meantime
+        found = store.user_by_external_id(connection, ctx.tenant_id, external_id)
+        if found is None:
+            raise
+        return found
+
+
+# --------------------------------------------------------------------------- login
+
+
+async def login_initialize(
+    ctx: Context, tenant_id: str, api_key: str | None, *, user_id: str | None
+) -> dict[str, Any]:
+    """Request options: discoverable without `user_id` (no key needed); with it, the user's usable
+    credentials in `allowCredentials`, and the API key is required (the answer lists them)."""
+
+    def work(connection: Connection) -> dict[str, Any]:
+        tenant = open_tenant(connection, tenant_id, None, key_required=False)
+        if user_id is not None:
+            if not (api_key or "").strip():
+                raise ApiKeyMissing()
+            require_key(connection, tenant, api_key)
+        tctx = tenant_context(ctx, tenant)
+        allow, user = None, None
+        if user_id is not None:
+            user, allow = _usable(connection, tenant, user_id, UserNotFound)
+        options, challenge = begin_authentication(tctx.rp, allow=allow or [])
+        state = _assertion_state(allow, user, require_uv=tctx.rp.require_user_verification)
+        _issue(connection, tctx, tenant, challenge, "api_login", state, user)
+        return options
+
+    return await ctx.db.run(work)
+
+
+async def login_finalize(ctx: Context, tenant_id: str, credential: dict[str, Any]) -> Issued:
+    """Verify the assertion (W3C WebAuthn L3 §7.2, the core's checks, sign count included)."""
+    return _token(ctx, await _assertion(ctx, tenant_id, None, credential, "api_login"))
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+async def transaction_initialize(
+    ctx: Context,
+    tenant_id: str,
+    api_key: str | None,
+    *,
+    user_id: str,
+    transaction_id: str,
+    transaction_data: Any,
+) -> dict[str, Any]:
+    """Request options for confirming a transaction: the challenge is 32 random bytes followed by
+    SHA-256(transaction_id || canonical JSON of the data), as Hanko builds it, and the check must
+    verify the user. A transaction id is used once per tenant (409 after)."""
+    data = json.dumps(transaction_data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    challenge = (
+        secrets.token_bytes(CHALLENGE_BYTES) + hashlib.sha256((transaction_id + data).encode()).digest()
+    )
+
+    def work(connection: Connection) -> dict[str, Any]:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
+        tctx = tenant_context(ctx, tenant)
+        user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
+        if user is None:
+            raise UserNotFound("unable to find user")
+        try:
+            store.add_transaction(
+                connection,
+                tenant_id=tenant.tenant_id,
+                transaction_id=transaction_id,
+                user_id=user.id,
+                data=data,
+                at=now(),
+            )
+        except store.TransactionExists:
+            raise TransactionExists() from None
+        _, allow = _usable(connection, tenant, user_id, UserNotFound)
+        options, _ = begin_authentication(
+            tctx.rp, allow=allow, user_verification="required", challenge=challenge
+        )
+        state = {**_assertion_state(allow, user, require_uv=True), "transaction_id": transaction_id}
+        _issue(connection, tctx, tenant, challenge, "api_transaction", state, user)
+        return options
+
+    return await ctx.db.run(work)
+
+
+async def transaction_finalize(
+    ctx: Context, tenant_id: str, api_key: str | None, credential: dict[str, Any]
+) -> Issued:
+    return _token(ctx, await _assertion(ctx, tenant_id, api_key, credential, "api_transaction"))
+
+
+# --------------------------------------------------------------------------- the assertion path
+
+
+def _usable(
+    connection: Connection, tenant: TenantRecord, user_id: str, missing: type[PassgateError]
+) -> tuple[UserRecord, list[tuple[bytes, str]]]:
+    user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
+    if user is None or user.disabled:
+        raise missing()
+    allow = [
+        (record.credential_id, record.transports)
+        for record in credentials.for_user(connection, user.id)
+        if record.flagged_at is None
+    ]
+    if not allow:
+        raise NoCredentials()
+    return user, allow
+
+
+def _assertion_state(
+    allow: list[tuple[bytes, str]] | None, user: UserRecord | None, *, require_uv: bool
+) -> dict[str, Any]:
+    return {
+        "allowed": [b64url_encode(cid) for cid, _ in allow] if allow is not None else None,
+        "require_uv": require_uv,
+        "user": user.id if user else None,
+    }
+
+
+def _issue(
+    connection: Connection,
+    tctx: Context,
+    tenant: TenantRecord,
+    challenge: bytes,
+    purpose: Purpose,
+    state: dict[str, Any],
+    user: UserRecord | None = None,
+) -> None:
+    ceremonies.issue(
+        connection,
+        tctx,
+        challenge=challenge,
+        purpose=purpose,
+        state=state,
+        user_id=user.id if user else None,
+        ttl=tenant.timeout_ms / 1000,
+    )
+
+
+async def _assertion(
+    ctx: Context, tenant_id: str, api_key: str | None, credential: dict[str, Any], purpose: Purpose
+) -> _Finished:
+    def work(connection: Connection) -> _Finished | PassgateError:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=purpose == "api_transaction")
+        tctx = tenant_context(ctx, tenant)
+
+        def steps(
+            connection: Connection, record: ChallengeRecord, _data: ClientData
+        ) -> _Finished | PassgateError:
+            return _verify_assertion(connection, tctx, tenant, record, credential)
+
+        return _finish(connection, tctx, credential, purpose, steps, SessionDataMissing, AssertionUnreadable)
+
+    return await ceremonies.run_finish(ctx, work)
+
+
+def _verify_assertion(
+    connection: Connection,
+    tctx: Context,
+    tenant: TenantRecord,
+    record: ChallengeRecord,
+    credential: dict[str, Any],
+) -> _Finished | PassgateError:
+    found = store.credential_in_tenant(connection, tenant.tenant_id, credential_id_of(credential))
+    if found is None:  # unknown here, or another tenant's: the same work, the same answer
+        try:
+            verify_unknown(tctx.rp, credential=credential, expected_challenge=record.challenge)
+        except CeremonyFailed as exc:
+            raise AssertionFailed(detail=exc.detail) from None
+    assert found is not None
+    stored, external_id = found
+    try:
+        result = _check(tctx, credential, record, stored, external_id)
+    except CounterRegressed as exc:
+        _flag(connection, tctx, stored, str(exc.detail))
+        return AssertionFailed(detail=exc.detail)  # returned: the flag and its audit event are kept
+    except CeremonyFailed as exc:
+        raise AssertionFailed(detail=exc.detail) from None
+    if stored.flagged_at is not None:
+        raise AssertionFailed(detail="credential flagged after a sign-count regression")
+    if record.user_id is not None and stored.user_id != record.user_id:
+        raise AssertionFailed(detail="credential of another user than the ceremony's")
+    transaction_id = record.state.get("transaction_id")
+    if transaction_id is not None and not store.finish_transaction(
+        connection, tenant.tenant_id, str(transaction_id), now()
+    ):
+        raise AssertionFailed(detail="transaction finished before")
+    credentials.record_use(
+        connection,
+        stored.credential_id,
+        sign_count=result.sign_count,
+        backup_state=result.backup_state,
+        user_verified=result.user_verified,
+        at=now(),
+    )
+    proof = Proof(
+        user_id=external_id,
+        credential_id=b64url_encode(stored.credential_id),
+        user_verified=result.user_verified,
+        backup_eligible=stored.backup_eligible,
+        transaction_id=str(transaction_id) if transaction_id is not None else None,
+    )
+    return _Finished(tenant=tenant, key=store.signing_key(connection, tenant.tenant_id), proof=proof)
+
+
+def _check(
+    tctx: Context,
+    credential: dict[str, Any],
+    record: ChallengeRecord,
+    stored: CredentialRecord,
+    external_id: str,
+) -> AssertionResult:
+    allowed = record.state.get("allowed")
+    return finish_authentication(
+        tctx.rp,
+        credential=credential,
+        expected_challenge=record.challenge,
+        stored=StoredCredential(
+            credential_id=stored.credential_id,
+            public_key=stored.public_key,
+            sign_count=stored.sign_count,
+            backup_eligible=stored.backup_eligible,
+            owner_user_handle=external_id.encode(),  # what registration gave the authenticator as user.id
+        ),
+        allowed_ids=frozenset(b64url_decode(item) for item in allowed) if allowed is not None else None,
+        require_user_verification=bool(record.state.get("require_uv")),
+    )
+
+
+def _flag(connection: Connection, tctx: Context, stored: CredentialRecord, reason: str) -> None:
+    """A cloned-authenticator signal (W3C WebAuthn L3 §6.1.1): the credential signs nothing more until
+    the backend deletes it."""
+    at = now()
+    credentials.flag(connection, stored.credential_id, reason, at)
+    audit.record(
+        connection,
+        tenant_id=tctx.tenant_id,
+        user_id=stored.user_id,
+        kind="credential_flagged",
+        at=at,
+        credential_id=b64url_encode(stored.credential_id),
+        reason=reason,
+    )
+    log.warning("passkey-API credential %s flagged: %s", b64url_encode(stored.credential_id), reason)
+
+
+def _finish(
+    connection: Connection,
+    tctx: Context,
+    credential: dict[str, Any],
+    purpose: Purpose,
+    steps: Any,
+    unknown: type[PassgateError],
+    unreadable: type[PassgateError],
+) -> _Finished | PassgateError:
+    """The core's finish-exactly-once, with Hanko's titles for an unreadable body or unknown challenge."""
+    _require_credential_shape(credential, unreadable)
+    try:
+        outcome: _Finished | PassgateError = ceremonies.finish(
+            connection, tctx, credential, purpose, steps, failure=CeremonyFailed
+        )
+    except BadRequest as exc:  # clientDataJSON unreadable: nothing was consumed
+        return unreadable(detail=exc.detail or exc.message)
+    if type(outcome) is CeremonyFailed:  # the challenge was unknown, used, expired or for another purpose
+        return unknown(detail=outcome.detail)
+    if isinstance(outcome, PassgateError) and not isinstance(outcome, (NotAuthenticated, AttestationFailed)):
+        return (AttestationFailed if purpose == "api_register" else AssertionFailed)(detail=outcome.detail)
+    return outcome
+
+
+def _require_credential_shape(credential: dict[str, Any], unreadable: type[PassgateError]) -> None:
+    """What go-webauthn's parser demands before anything else: a non-empty base64url `id`, `type`
+    `public-key` and a `response` object."""
+    raw_id = credential.get("id")
+    if not isinstance(raw_id, str) or not raw_id or credential.get("type") != "public-key":
+        raise unreadable(detail="id missing or type not public-key")
+    if not isinstance(credential.get("response"), dict):
+        raise unreadable(detail="response is not an object")
+    try:
+        b64url_decode(raw_id, field="id")
+    except BadRequest:
+        raise unreadable(detail="id is not base64url") from None
+
+
+def _token(ctx: Context, finished: _Finished) -> Issued:
+    if finished.key is None:
+        raise PassgateError(detail=f"tenant {finished.tenant.tenant_id} has no signing key")
+    return Issued(issue_token(ctx, finished.tenant, finished.key, finished.proof))
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+async def list_credentials(
+    ctx: Context,
+    tenant_id: str,
+    api_key: str | None,
+    *,
+    user_id: str | None,
+    page: int,
+    per_page: int,
+    descending: bool,
+) -> CredentialPage:
+    """A page of the tenant's credentials, of one user or all (`[]` for an unknown user)."""
+
+    def work(connection: Connection) -> CredentialPage:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
+        owner: str | None = None
+        if user_id is not None:
+            user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
+            if user is None:
+                return CredentialPage([], 0)
+            owner = user.id
+        rows, total = store.credentials_page(
+            connection,
+            tenant.tenant_id,
+            user_id=owner,
+            descending=descending,
+            offset=(page - 1) * per_page,
+            limit=per_page,
+        )
+        return CredentialPage([credential_json(record, external) for record, external in rows], total)
+
+    return await ctx.db.run(work, write=False)
+
+
+async def get_credential(
+    ctx: Context, tenant_id: str, api_key: str | None, credential_id: str
+) -> dict[str, Any]:
+    def work(connection: Connection) -> dict[str, Any]:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
+        record, external = _credential(connection, tenant, credential_id)
+        return credential_json(record, external)
+
+    return await ctx.db.run(work, write=False)
+
+
+async def rename_credential(
+    ctx: Context, tenant_id: str, api_key: str | None, credential_id: str, name: str
+) -> None:
+    def work(connection: Connection) -> None:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
+        record, _ = _credential(connection, tenant, credential_id)
+        store.rename_credential(connection, tenant.tenant_id, record.credential_id, name)
+
+    await ctx.db.run(work)
+
+
+async def delete_credential(ctx: Context, tenant_id: str, api_key: str | None, credential_id: str) -> None:
+    def work(connection: Connection) -> None:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
+        record, _ = _credential(connection, tenant, credential_id)
+        store.remove_credential(connection, tenant.tenant_id, record.credential_id)
+        audit.record(
+            connection,
+            tenant_id=tenant.tenant_id,
+            user_id=record.user_id,
+            kind="credential_removed",
+            at=now(),
+            credential_id=b64url_encode(record.credential_id),
+            by="api",
+        )
+
+    await ctx.db.run(work)
+
+
+def _credential(connection: Connection, tenant: TenantRecord, text: str) -> tuple[CredentialRecord, str]:
+    """The tenant's credential; an unknown id, another tenant's and a malformed one answer alike."""
+    try:
+        found = store.credential_in_tenant(connection, tenant.tenant_id, b64url_decode(text, field="id"))
+    except BadRequest:
+        found = None
+    if found is None:
+        raise CredentialNotFound(text)
+    return found
+
+
+def credential_json(record: CredentialRecord, external_id: str) -> dict[str, Any]:
+    """Hanko's credential object."""
+    cid = b64url_encode(record.credential_id)
+    known = describe(record.aaguid)
+    body: dict[str, Any] = {
+        "id": cid,
+        "name": record.name or (known.name if known else f"cred-{cid}"),
+        "public_key": b64url_encode(record.public_key),
+        "attestation_type": record.attestation_format,
+        "aaguid": str(uuid.UUID(record.aaguid)) if record.aaguid else "00000000-0000-0000-0000-000000000000",
+        "created_at": rfc3339(record.created_at),
+        "transports": [item for item in record.transports.split(",") if item],
+        "backup_eligible": record.backup_eligible,
+        "backup_state": record.backup_state,
+        "is_mfa": False,
+        "user_id": external_id,
+    }
+    if record.last_used_at is not None:
+        body["last_used_at"] = rfc3339(record.last_used_at)
+    return body
+
+
+def rfc3339(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

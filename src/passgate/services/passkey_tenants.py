@@ -1,0 +1,385 @@
+"""Passkey-API tenants: their relying party, API keys and token-signing keys; who may call; tokens.
+
+A tenant is an isolated relying party for one backend: its own RP ID, origins, user-verification
+policy, timeout, users (named by the backend's own ids), credentials, API keys and signing keys.
+
+API keys hold 64 random bytes (shown once, as Hanko formats them) and only their SHA-256 is stored: a
+key of that entropy needs no slow hash (OWASP ASVS 5.0 V11.4.2 is about low-entropy secrets).
+Token-signing keys are RSA (RS256, RFC 7518 §3.3), one set per tenant; the private key is sealed
+with AES-GCM under a key derived (HKDF, RFC 5869) from the server's first secret key, so a copy of
+the database alone cannot forge tokens. The newest key signs; older keys stay in the JWKS until
+every token they signed has expired, and are deleted at the next rotation after that.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from sqlalchemy import Connection
+
+from passgate.ceremony.policy import RelyingParty, UserVerification
+from passgate.config import _check_origin
+from passgate.errors import BadRequest, ConfigError, NotAuthenticated, NotFound
+from passgate.services.context import Context
+from passgate.services.sessions import amr_for
+from passgate.store import audit
+from passgate.store import tenants as store
+from passgate.store.database import now
+from passgate.store.tenants import TenantRecord, TokenKeyRecord
+
+API_KEY_BYTES = 64
+TOKEN_TTL = 300  # seconds, as Hanko's tokens
+JWKS_MAX_AGE = 600  # seconds a client may cache the JWKS (Cache-Control)
+CLOCK_SKEW = 60
+KEY_BITS = (2048, 3072, 4096)
+DEFAULT_KEY_BITS = 2048
+USER_VERIFICATION = ("required", "preferred", "discouraged")
+_SEALING_INFO = b"passgate passkey-api token-signing key v1"
+
+
+# --------------------------------------------------------------------------- errors (Hanko's titles)
+
+
+class TenantIdInvalid(BadRequest):
+    code = "tenant_id_invalid"
+    message = "tenant_id must be a valid uuid4"
+
+
+class TenantNotFound(NotFound):
+    code = "tenant_not_found"
+    message = "tenant not found"
+
+
+class ApiKeyInvalid(NotAuthenticated):
+    code = "api_key_invalid"
+    message = "The api key is invalid"
+    public_details = "api keys needs to be an apiKey Header and 32 byte long"
+
+
+class ApiKeyMissing(NotAuthenticated):
+    code = "api_key_missing"
+    message = "api key is missing"
+
+
+# --------------------------------------------------------------------------- who may call
+
+
+def tenant_id_of(text: str) -> str:
+    """The tenant id in its canonical form; TenantIdInvalid unless it is a UUID."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise TenantIdInvalid() from None
+
+
+def api_key_hash(api_key: str) -> bytes:
+    return hashlib.sha256(api_key.encode()).digest()
+
+
+def open_tenant(
+    connection: Connection, tenant_id: str, api_key: str | None, *, key_required: bool
+) -> TenantRecord:
+    """The tenant named in the path, after its API key when the call needs one (leading and trailing
+    white space ignored, as Hanko does). A tenant without a passkey-API row (the first-party one) is
+    not found."""
+    tenant = store.get(connection, tenant_id)
+    if tenant is None:
+        raise TenantNotFound()
+    if key_required:
+        require_key(connection, tenant, api_key)
+    return tenant
+
+
+def require_key(connection: Connection, tenant: TenantRecord, api_key: str | None) -> None:
+    key = (api_key or "").strip()
+    if not key or not store.api_key_matches(connection, tenant.tenant_id, api_key_hash(key)):
+        raise ApiKeyInvalid()
+
+
+def relying_party(ctx: Context, tenant: TenantRecord) -> RelyingParty:
+    uv: UserVerification = tenant.user_verification  # type: ignore[assignment]
+    return RelyingParty(
+        rp_id=tenant.rp_id,
+        rp_name=tenant.rp_name,
+        origins=tuple(tenant.origins),
+        user_verification=uv,
+        algorithms=ctx.rp.algorithms,
+        timeout_ms=tenant.timeout_ms,
+    )
+
+
+def tenant_context(ctx: Context, tenant: TenantRecord) -> Context:
+    """The services' context as this tenant: its relying party, its id on every row and challenge."""
+    return replace(ctx, rp=relying_party(ctx, tenant), tenant_id=tenant.tenant_id)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proof:
+    """What a finished ceremony proves, for the token."""
+
+    user_id: str  # the backend's id
+    credential_id: str  # base64url
+    user_verified: bool
+    backup_eligible: bool
+    transaction_id: str | None = None
+
+
+_loaded: dict[str, RSAKey] = {}
+_loaded_lock = threading.Lock()
+
+
+def issue_token(ctx: Context, tenant: TenantRecord, key: TokenKeyRecord, proof: Proof) -> str:
+    """A JWT as Hanko's (`sub`, `aud`, `cred`, `iat`, `exp`, `trans`), plus `iss`, `auth_time`, `amr`
+    (RFC 8176) and `uv`, so that a backend can apply a step-up rule (a fresh check, with UV)."""
+    issued = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": f"{ctx.settings.public_url}/passkeys/{tenant.tenant_id}",
+        "sub": proof.user_id,
+        "aud": [tenant.rp_id],
+        "cred": proof.credential_id,
+        "iat": issued,
+        "exp": issued + TOKEN_TTL,
+        "auth_time": issued,
+        "amr": amr_for(user_verified=proof.user_verified, backup_eligible=proof.backup_eligible).split(),
+        "uv": proof.user_verified,
+    }
+    if proof.transaction_id is not None:
+        claims["trans"] = proof.transaction_id
+    header = {"alg": "RS256", "kid": key.kid, "typ": "JWT"}
+    return jwt.encode(header, claims, _private_key(ctx, key))
+
+
+def _private_key(ctx: Context, key: TokenKeyRecord) -> RSAKey:
+    loaded = _loaded.get(key.kid)
+    if loaded is None:
+        pem = _unseal(ctx, key)
+        loaded = RSAKey.import_key(pem, parameters={"kid": key.kid, "use": "sig", "alg": "RS256"})
+        with _loaded_lock:
+            if len(_loaded) > 10_000:
+                _loaded.clear()
+            _loaded[key.kid] = loaded
+    return loaded
+
+
+def _sealer(secret: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEALING_INFO).derive(secret)
+    return AESGCM(derived)
+
+
+def _seal(ctx: Context, kid: str, pem: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + _sealer(ctx.keys[0]).encrypt(nonce, pem, kid.encode())
+
+
+def _unseal(ctx: Context, key: TokenKeyRecord) -> bytes:
+    nonce, sealed = key.sealed_private_key[:12], key.sealed_private_key[12:]
+    for secret in ctx.keys:  # sealed with the first key of its day: any listed key may open it
+        try:
+            return _sealer(secret).decrypt(nonce, sealed, key.kid.encode())
+        except InvalidTag:
+            continue
+    raise ConfigError(
+        f"The passkey-API signing key {key.kid} of tenant {key.tenant_id} was sealed with a secret key that "
+        "is no longer in PASSGATE_SECRET_KEYS: add that key back, or run `passgate tenant rotate-key`."
+    )
+
+
+def new_token_key(ctx: Context, tenant_id: str, bits: int = DEFAULT_KEY_BITS) -> TokenKeyRecord:
+    if bits not in KEY_BITS:
+        raise BadRequest(f"The key size must be one of {', '.join(map(str, KEY_BITS))} bits.")
+    kid = str(uuid.uuid4())
+    key = RSAKey.generate_key(bits, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
+    return TokenKeyRecord(
+        kid=kid,
+        tenant_id=tenant_id,
+        sealed_private_key=_seal(ctx, kid, key.as_pem(private=True)),
+        public_jwk=dict(key.as_dict(private=False)),
+        created_at=now(),
+    )
+
+
+def published_keys(keys: list[TokenKeyRecord], at: float) -> tuple[list[TokenKeyRecord], list[str]]:
+    """(keys to publish, ids of keys to delete): a superseded key is published until every token it
+    signed has expired."""
+    published, expired = [], []
+    superseded_at: float | None = None  # keys are newest first: each was superseded by the one before
+    for key in keys:
+        if superseded_at is None or at < superseded_at + TOKEN_TTL + CLOCK_SKEW:
+            published.append(key)
+        else:
+            expired.append(key.kid)
+        superseded_at = key.created_at
+    return published, expired
+
+
+async def jwks(ctx: Context, tenant_id: str) -> dict[str, Any]:
+    def work(connection: Connection) -> list[TokenKeyRecord]:
+        open_tenant(connection, tenant_id, None, key_required=False)
+        return published_keys(store.token_keys_of(connection, tenant_id), now())[0]
+
+    keys = await ctx.db.run(work, write=False)
+    return {"keys": [key.public_jwk for key in keys]}
+
+
+# --------------------------------------------------------------------------- administration (CLI)
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    id: str
+    secret: str  # shown once, never stored
+
+
+def _validated(
+    rp_id: str, origins: list[str], user_verification: str, timeout_ms: int
+) -> tuple[str, list[str]]:
+    rp_id = rp_id.strip().lower()
+    if not rp_id or "/" in rp_id or ":" in rp_id:
+        raise BadRequest(f"The RP ID must be a bare domain such as 'example.com', not {rp_id!r}.")
+    origins = [origin.strip().rstrip("/") for origin in origins if origin.strip()] or [
+        f"https://{rp_id}" if rp_id != "localhost" else "http://localhost"
+    ]
+    for origin in origins:
+        try:
+            _check_origin(origin, rp_id)
+        except ValueError as exc:
+            message = str(exc).replace("PASSGATE_RP_ID", "the tenant's RP ID")
+            message = message.replace("PASSGATE_ORIGINS", "--origin")
+            raise BadRequest(message) from None
+    if user_verification not in USER_VERIFICATION:
+        raise BadRequest(f"User verification must be one of {', '.join(USER_VERIFICATION)}.")
+    if not 10_000 <= timeout_ms <= 600_000:
+        raise BadRequest("The ceremony timeout must be between 10000 and 600000 ms.")
+    return rp_id, origins
+
+
+def add_tenant(
+    ctx: Context,
+    *,
+    name: str,
+    rp_id: str,
+    rp_name: str = "",
+    origins: list[str],
+    user_verification: str = "required",
+    timeout_ms: int = 60_000,
+    key_bits: int = DEFAULT_KEY_BITS,
+) -> TenantRecord:
+    """A new tenant with its first token-signing key (no API key yet: `add_api_key`)."""
+    rp_id, origins = _validated(rp_id, origins, user_verification, timeout_ms)
+    tenant = TenantRecord(
+        tenant_id=str(uuid.uuid4()),
+        name=name.strip() or rp_id,
+        created_at=now(),
+        rp_id=rp_id,
+        rp_name=rp_name.strip() or name.strip() or rp_id,
+        origins=origins,
+        user_verification=user_verification,
+        timeout_ms=timeout_ms,
+    )
+    key = new_token_key(ctx, tenant.tenant_id, key_bits)
+
+    def work(connection: Connection) -> None:
+        store.create(connection, tenant)
+        store.add_token_key(connection, key)
+        _audit(connection, tenant.tenant_id, "tenant_added", rp_id=rp_id)
+
+    ctx.db.transact(work)
+    return tenant
+
+
+def list_tenants(ctx: Context) -> list[TenantRecord]:
+    return ctx.db.transact(store.list_all, write=False)
+
+
+def show_tenant(ctx: Context, tenant_id: str) -> tuple[TenantRecord, list[Any], list[TokenKeyRecord]]:
+    """The tenant, its API keys (names and ids only) and its token-signing keys."""
+    tid = tenant_id_of(tenant_id)
+
+    def work(connection: Connection) -> tuple[TenantRecord, list[Any], list[TokenKeyRecord]]:
+        tenant = open_tenant(connection, tid, None, key_required=False)
+        return tenant, list(store.api_keys_of(connection, tid)), store.token_keys_of(connection, tid)
+
+    return ctx.db.transact(work, write=False)
+
+
+def delete_tenant(ctx: Context, tenant_id: str) -> None:
+    tid = tenant_id_of(tenant_id)
+
+    def work(connection: Connection) -> None:
+        if not store.remove(connection, tid):
+            raise TenantNotFound()
+        _audit(connection, tid, "tenant_deleted")
+
+    ctx.db.transact(work)
+
+
+def add_api_key(ctx: Context, tenant_id: str, name: str = "") -> NewApiKey:
+    """A new API key, formatted as Hanko's (URL-safe base64 of 64 random bytes, 88 characters)."""
+    tid = tenant_id_of(tenant_id)
+    secret = base64.urlsafe_b64encode(os.urandom(API_KEY_BYTES)).decode("ascii")
+
+    def work(connection: Connection) -> str:
+        open_tenant(connection, tid, None, key_required=False)
+        key_id = store.add_api_key(
+            connection,
+            tenant_id=tid,
+            name=name.strip() or "API key",
+            secret_hash=api_key_hash(secret),
+            at=now(),
+        )
+        _audit(connection, tid, "api_key_added", key_id=key_id)
+        return key_id
+
+    return NewApiKey(id=ctx.db.transact(work), secret=secret)
+
+
+def list_api_keys(ctx: Context, tenant_id: str) -> list[store.ApiKeyRecord]:
+    return list(show_tenant(ctx, tenant_id)[1])
+
+
+def revoke_api_key(ctx: Context, tenant_id: str, key_id: str) -> None:
+    """The key stops working at once, in every process (each call looks its key up)."""
+    tid = tenant_id_of(tenant_id)
+
+    def work(connection: Connection) -> None:
+        open_tenant(connection, tid, None, key_required=False)
+        if not store.revoke_api_key(connection, tid, key_id.strip()):
+            raise NotFound("No such API key in this tenant.", code="api_key_not_found")
+        _audit(connection, tid, "api_key_revoked", key_id=key_id.strip())
+
+    ctx.db.transact(work)
+
+
+def rotate_token_key(ctx: Context, tenant_id: str, bits: int = DEFAULT_KEY_BITS) -> TokenKeyRecord:
+    """A new signing key; the previous one stays published until its tokens expired."""
+    tid = tenant_id_of(tenant_id)
+    key = new_token_key(ctx, tid, bits)
+
+    def work(connection: Connection) -> None:
+        open_tenant(connection, tid, None, key_required=False)
+        store.add_token_key(connection, key)
+        store.remove_token_keys(connection, published_keys(store.token_keys_of(connection, tid), now())[1])
+        _audit(connection, tid, "token_key_rotated", kid=key.kid)
+
+    ctx.db.transact(work)
+    return key
+
+
+def _audit(connection: Connection, tenant_id: str, kind: str, **detail: Any) -> None:
+    audit.record(connection, tenant_id=tenant_id, user_id=None, kind=kind, at=now(), by="admin", **detail)

@@ -1,0 +1,305 @@
+"""Passkey-API tenants: their relying party, API keys (hashes only), token-signing keys, transactions,
+and the users a backend names by its own id (stored as the user's name and key in that tenant)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from passgate.store.models import (
+    api_keys,
+    credentials,
+    passkey_tenants,
+    passkey_transactions,
+    tenants,
+    token_keys,
+    users,
+)
+from passgate.store.records import CredentialRecord, UserRecord
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    tenant_id: str
+    name: str
+    created_at: float
+    rp_id: str
+    rp_name: str
+    origins: list[str]
+    user_verification: str
+    timeout_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    tenant_id: str
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKeyRecord:
+    kid: str
+    tenant_id: str
+    sealed_private_key: bytes
+    public_jwk: dict[str, Any]
+    created_at: float
+
+
+class TransactionExists(Exception):
+    """The transaction id was used before in this tenant."""
+
+
+_TENANT = (
+    select(
+        passkey_tenants.c.tenant_id,
+        tenants.c.name,
+        tenants.c.created_at,
+        passkey_tenants.c.rp_id,
+        passkey_tenants.c.rp_name,
+        passkey_tenants.c.origins,
+        passkey_tenants.c.user_verification,
+        passkey_tenants.c.timeout_ms,
+    )
+    .join(tenants, tenants.c.id == passkey_tenants.c.tenant_id)
+    .order_by(tenants.c.created_at)
+)
+_ONE_TENANT = _TENANT.where(passkey_tenants.c.tenant_id == bindparam("tid"))
+
+
+def create(connection: Connection, record: TenantRecord) -> None:
+    connection.execute(
+        insert(tenants).values(id=record.tenant_id, name=record.name, created_at=record.created_at)
+    )
+    connection.execute(
+        insert(passkey_tenants).values(
+            tenant_id=record.tenant_id,
+            rp_id=record.rp_id,
+            rp_name=record.rp_name,
+            origins=record.origins,
+            user_verification=record.user_verification,
+            timeout_ms=record.timeout_ms,
+        )
+    )
+
+
+def get(connection: Connection, tenant_id: str) -> TenantRecord | None:
+    row = connection.execute(_ONE_TENANT, {"tid": tenant_id}).first()
+    return TenantRecord(**row._mapping) if row else None
+
+
+def list_all(connection: Connection) -> list[TenantRecord]:
+    return [TenantRecord(**row._mapping) for row in connection.execute(_TENANT)]
+
+
+def remove(connection: Connection, tenant_id: str) -> bool:
+    """Delete a passkey-API tenant with everything it holds (users, credentials, keys, transactions)."""
+    if get(connection, tenant_id) is None:
+        return False
+    # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on (they are, but a
+    # tenant's removal must not depend on a connection setting).
+    for table in (passkey_transactions, api_keys, token_keys, passkey_tenants, credentials):
+        connection.execute(delete(table).where(table.c.tenant_id == tenant_id))
+    connection.execute(delete(users).where(users.c.tenant_id == tenant_id))
+    connection.execute(delete(tenants).where(tenants.c.id == tenant_id))
+    return True
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+def add_api_key(connection: Connection, *, tenant_id: str, name: str, secret_hash: bytes, at: float) -> str:
+    key_id = str(uuid.uuid4())
+    connection.execute(
+        insert(api_keys).values(
+            id=key_id, tenant_id=tenant_id, name=name, secret_hash=secret_hash, created_at=at
+        )
+    )
+    return key_id
+
+
+_KEY_MATCHES = select(api_keys.c.id).where(
+    api_keys.c.tenant_id == bindparam("tid"), api_keys.c.secret_hash == bindparam("h")
+)
+
+
+def api_key_matches(connection: Connection, tenant_id: str, secret_hash: bytes) -> bool:
+    return connection.execute(_KEY_MATCHES, {"tid": tenant_id, "h": secret_hash}).first() is not None
+
+
+def api_keys_of(connection: Connection, tenant_id: str) -> list[ApiKeyRecord]:
+    rows = connection.execute(
+        select(api_keys.c.id, api_keys.c.tenant_id, api_keys.c.name, api_keys.c.created_at)
+        .where(api_keys.c.tenant_id == tenant_id)
+        .order_by(api_keys.c.created_at)
+    )
+    return [ApiKeyRecord(**row._mapping) for row in rows]
+
+
+def revoke_api_key(connection: Connection, tenant_id: str, key_id: str) -> bool:
+    statement = delete(api_keys).where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id)
+    return connection.execute(statement).rowcount > 0
+
+
+# --------------------------------------------------------------------------- token-signing keys
+
+
+def add_token_key(connection: Connection, record: TokenKeyRecord) -> None:
+    connection.execute(insert(token_keys).values({name: getattr(record, name) for name in record.__slots__}))
+
+
+_NEWEST_KEY = (
+    select(token_keys)
+    .where(token_keys.c.tenant_id == bindparam("tid"))
+    .order_by(token_keys.c.created_at.desc(), token_keys.c.kid)
+    .limit(1)
+)
+
+
+def signing_key(connection: Connection, tenant_id: str) -> TokenKeyRecord | None:
+    """The newest key: the one that signs."""
+    row = connection.execute(_NEWEST_KEY, {"tid": tenant_id}).first()
+    return TokenKeyRecord(**row._mapping) if row else None
+
+
+def token_keys_of(connection: Connection, tenant_id: str) -> list[TokenKeyRecord]:
+    """Every key, newest first."""
+    rows = connection.execute(
+        select(token_keys)
+        .where(token_keys.c.tenant_id == tenant_id)
+        .order_by(token_keys.c.created_at.desc(), token_keys.c.kid)
+    )
+    return [TokenKeyRecord(**row._mapping) for row in rows]
+
+
+def remove_token_keys(connection: Connection, kids: list[str]) -> None:
+    if kids:
+        connection.execute(delete(token_keys).where(token_keys.c.kid.in_(kids)))
+
+
+# --------------------------------------------------------------------------- users by the backend's id
+
+_BY_EXTERNAL_ID = select(users).where(
+    users.c.tenant_id == bindparam("tid"), users.c.user_name == bindparam("uid")
+)
+
+
+def user_by_external_id(connection: Connection, tenant_id: str, external_id: str) -> UserRecord | None:
+    row = connection.execute(_BY_EXTERNAL_ID, {"tid": tenant_id, "uid": external_id}).first()
+    return UserRecord(**row._mapping) if row else None
+
+
+def set_display_name(connection: Connection, user_id: str, display_name: str) -> None:
+    connection.execute(update(users).where(users.c.id == user_id).values(display_name=display_name))
+
+
+# --------------------------------------------------------------------------- credentials of a tenant
+
+
+def credentials_page(
+    connection: Connection,
+    tenant_id: str,
+    *,
+    user_id: str | None,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[tuple[CredentialRecord, str]], int]:
+    """One page of a tenant's credentials (of one user, or all) with their owner's external id, and the
+    total count."""
+    where = [credentials.c.tenant_id == tenant_id]
+    if user_id is not None:
+        where.append(credentials.c.user_id == user_id)
+    total = connection.execute(select(func.count()).select_from(credentials).where(*where)).scalar_one()
+    order = credentials.c.created_at.desc() if descending else credentials.c.created_at.asc()
+    rows = connection.execute(
+        select(credentials, users.c.user_name.label("owner_external_id"))
+        .join(users, users.c.id == credentials.c.user_id)
+        .where(*where)
+        .order_by(order, credentials.c.credential_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    page = [
+        (
+            CredentialRecord(**{name: row._mapping[name] for name in CredentialRecord.__slots__}),
+            str(row.owner_external_id),
+        )
+        for row in rows
+    ]
+    return page, int(total)
+
+
+_IN_TENANT = (
+    select(credentials, users.c.user_name.label("owner_external_id"))
+    .join(users, users.c.id == credentials.c.user_id)
+    .where(credentials.c.credential_id == bindparam("cid"), credentials.c.tenant_id == bindparam("tid"))
+)
+
+
+def credential_in_tenant(
+    connection: Connection, tenant_id: str, credential_id: bytes
+) -> tuple[CredentialRecord, str] | None:
+    """A credential of this tenant and its owner's external id; None for unknown and foreign ones alike."""
+    row = connection.execute(_IN_TENANT, {"cid": credential_id, "tid": tenant_id}).first()
+    if row is None:
+        return None
+    record = CredentialRecord(**{name: row._mapping[name] for name in CredentialRecord.__slots__})
+    return record, str(row.owner_external_id)
+
+
+def rename_credential(connection: Connection, tenant_id: str, credential_id: bytes, name: str) -> bool:
+    statement = (
+        update(credentials)
+        .where(credentials.c.credential_id == credential_id, credentials.c.tenant_id == tenant_id)
+        .values(name=name)
+    )
+    return connection.execute(statement).rowcount > 0
+
+
+def remove_credential(connection: Connection, tenant_id: str, credential_id: bytes) -> bool:
+    statement = delete(credentials).where(
+        credentials.c.credential_id == credential_id, credentials.c.tenant_id == tenant_id
+    )
+    return connection.execute(statement).rowcount > 0
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def add_transaction(
+    connection: Connection, *, tenant_id: str, transaction_id: str, user_id: str, data: str, at: float
+) -> None:
+    """Raises TransactionExists when the id was used before in this tenant (the primary key says so)."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(passkey_transactions).values(
+                    tenant_id=tenant_id,
+                    transaction_id=transaction_id,
+                    user_id=user_id,
+                    data=data,
+                    created_at=at,
+                )
+            )
+    except IntegrityError as exc:
+        raise TransactionExists(transaction_id) from exc
+
+
+def finish_transaction(connection: Connection, tenant_id: str, transaction_id: str, at: float) -> bool:
+    """Mark the transaction finished; False when it was finished before (or is gone)."""
+    statement = (
+        update(passkey_transactions)
+        .where(
+            passkey_transactions.c.tenant_id == tenant_id,
+            passkey_transactions.c.transaction_id == transaction_id,
+            passkey_transactions.c.finished_at.is_(None),
+        )
+        .values(finished_at=at)
+    )
+    return connection.execute(statement).rowcount > 0
