@@ -120,9 +120,9 @@ async def finish(
         assert found is not None
         stored, owner = found
         try:
-            result = _verify(ctx, credential, record, stored, owner)
+            result = verify_assertion(ctx, credential, record, stored, owner.user_handle)
         except CounterRegressed as exc:
-            _flag(connection, ctx, stored, str(exc.detail))
+            flag_clone(connection, ctx, stored, str(exc.detail))
             return SignInFailed(detail=exc.detail)
         if stored.flagged_at is not None or owner.disabled:
             raise SignInFailed(detail="credential flagged or account disabled")
@@ -157,13 +157,15 @@ async def finish(
     return await ceremonies.run_finish(ctx, work)
 
 
-def _verify(
+def verify_assertion(
     ctx: Context,
     credential: dict[str, Any],
     record: ChallengeRecord,
     stored: CredentialRecord,
-    owner: UserRecord,
+    owner_user_handle: bytes,
 ) -> AssertionResult:
+    """W3C WebAuthn L3 §7.2 for a stored credential, with what the ceremony's begin recorded: the allowed
+    ids, whether UV is required, the origin. Raises CeremonyFailed or CounterRegressed."""
     allowed = record.state.get("allowed")
     return finish_authentication(
         ctx.rp,
@@ -174,7 +176,7 @@ def _verify(
             public_key=stored.public_key,
             sign_count=stored.sign_count,
             backup_eligible=stored.backup_eligible,
-            owner_user_handle=owner.user_handle,
+            owner_user_handle=owner_user_handle,
         ),
         allowed_ids=frozenset(b64url_decode(item) for item in allowed) if allowed is not None else None,
         require_user_verification=bool(record.state.get("require_uv")),
@@ -224,7 +226,7 @@ def _session_to_refresh(
     return current.session
 
 
-def _flag(connection: Connection, ctx: Context, stored: CredentialRecord, reason: str) -> None:
+def flag_clone(connection: Connection, ctx: Context, stored: CredentialRecord, reason: str) -> None:
     """A cloned-authenticator signal (W3C WebAuthn L3 §6.1.1): the credential can no longer sign in until
     its owner clears it with another passkey, and every session it opened or confirmed ends: the clone's
     as well as the original's, since nobody can tell them apart."""

@@ -23,12 +23,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from passgate.ceremony.authentication import (
-    AssertionResult,
     CounterRegressed,
-    StoredCredential,
     begin_authentication,
     credential_id_of,
-    finish_authentication,
     verify_unknown,
 )
 from passgate.ceremony.client_data import ClientData
@@ -36,7 +33,7 @@ from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.ceremony.registration import CHALLENGE_BYTES, begin_registration, finish_registration
 from passgate.errors import BadRequest, CeremonyFailed, Conflict, NotAuthenticated, NotFound, PassgateError
 from passgate.metadata import describe
-from passgate.services import ceremonies
+from passgate.services import ceremonies, login
 from passgate.services.ceremonies import Purpose
 from passgate.services.context import Context
 from passgate.services.passkey_tenants import (
@@ -420,9 +417,10 @@ def _verify_assertion(
     assert found is not None
     stored, external_id = found
     try:
-        result = _check(tctx, credential, record, stored, external_id)
+        # the user handle is what registration gave the authenticator as user.id: the backend's id
+        result = login.verify_assertion(tctx, credential, record, stored, external_id.encode())
     except CounterRegressed as exc:
-        _flag(connection, tctx, stored, str(exc.detail))
+        login.flag_clone(connection, tctx, stored, str(exc.detail))
         return AssertionFailed(detail=exc.detail)  # returned: the flag and its audit event are kept
     except CeremonyFailed as exc:
         raise AssertionFailed(detail=exc.detail) from None
@@ -451,47 +449,6 @@ def _verify_assertion(
         transaction_id=str(transaction_id) if transaction_id is not None else None,
     )
     return _Finished(tenant=tenant, key=store.signing_key(connection, tenant.tenant_id), proof=proof)
-
-
-def _check(
-    tctx: Context,
-    credential: dict[str, Any],
-    record: ChallengeRecord,
-    stored: CredentialRecord,
-    external_id: str,
-) -> AssertionResult:
-    allowed = record.state.get("allowed")
-    return finish_authentication(
-        tctx.rp,
-        credential=credential,
-        expected_challenge=record.challenge,
-        stored=StoredCredential(
-            credential_id=stored.credential_id,
-            public_key=stored.public_key,
-            sign_count=stored.sign_count,
-            backup_eligible=stored.backup_eligible,
-            owner_user_handle=external_id.encode(),  # what registration gave the authenticator as user.id
-        ),
-        allowed_ids=frozenset(b64url_decode(item) for item in allowed) if allowed is not None else None,
-        require_user_verification=bool(record.state.get("require_uv")),
-    )
-
-
-def _flag(connection: Connection, tctx: Context, stored: CredentialRecord, reason: str) -> None:
-    """A cloned-authenticator signal (W3C WebAuthn L3 §6.1.1): the credential signs nothing more until
-    the backend deletes it."""
-    at = now()
-    credentials.flag(connection, stored.credential_id, reason, at)
-    audit.record(
-        connection,
-        tenant_id=tctx.tenant_id,
-        user_id=stored.user_id,
-        kind="credential_flagged",
-        at=at,
-        credential_id=b64url_encode(stored.credential_id),
-        reason=reason,
-    )
-    log.warning("passkey-API credential %s flagged: %s", b64url_encode(stored.credential_id), reason)
 
 
 def _finish(
