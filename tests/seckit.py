@@ -1,8 +1,9 @@
 """Helpers for the WebAuthn security tests (tests/web/test_security_*.py, tests/ceremony/).
 
-Each negative test breaks one check of SECURITY.md with one software-authenticator knob and then asserts
-three things: the answer (a 4xx with the expected `code`), that nothing was written (`db_state` before
-and after), and, where the response got as far as the challenge, that the challenge is burnt.
+Each negative test breaks one relying-party check of W3C WebAuthn L3 §7.1/§7.2 with one
+software-authenticator knob and then asserts three things: the answer (a 4xx with the expected `code`),
+that nothing was written (`db_state` before and after), and, where the response got as far as the
+challenge, that the challenge is burnt.
 """
 
 from __future__ import annotations

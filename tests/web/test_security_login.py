@@ -1,5 +1,6 @@
-"""SECURITY.md §1.3 (A-01..A-26), §1.4 N-02 and §4 V-01..V-06, V-14, V-19, V-22, plus the challenge rules
-of issue 2 item 5 (purpose binding, expiry), through the `/auth` endpoints of the ASGI app.
+"""Every relying-party check of W3C WebAuthn L3 §7.2 (verifying an authentication assertion) as a negative
+test, plus the challenge rules of §13.5.3 (single use, bound to its purpose, expiry), through the `/auth`
+endpoints of the ASGI app. Test names carry the id of the check they break (A-01…A-26 follow §7.2's steps).
 
 Every refusal asserts: 400 with the expected `code` (`sign_in_failed` for every verification failure),
 that nothing was written (no session, credential record unchanged: sign count, flags, last use), and,

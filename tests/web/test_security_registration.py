@@ -1,5 +1,7 @@
-"""SECURITY.md §1.1 (R-01..R-32), §1.4 N-01 and §4 V-08/V-24/V-26, through `/auth/register/finish`
-and `/auth/credentials/finish` of the ASGI app, one software-authenticator knob per test.
+"""Every relying-party check of W3C WebAuthn L3 §7.1 (registering a new credential) that applies to
+`none`/self attestation as a negative test, through `/auth/register/finish` and `/auth/credentials/finish`
+of the ASGI app, one software-authenticator knob per test (test names carry the check's id, R-01…R-32,
+in §7.1's step order).
 
 Every refusal asserts: the 4xx and its `code`, that nothing was written (accounts, credentials,
 sessions, audit events), and, when the response named a readable challenge, that the challenge is burnt
