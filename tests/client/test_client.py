@@ -13,8 +13,8 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from conftest import BROWSER_ORIGIN, RemoteTenant, add_tenant, passgate_cli
 
+from clientkit import BROWSER_ORIGIN, RemoteTenant, add_tenant, passgate_cli
 from passgate.client import (
     ApiError,
     ApiUnavailable,
@@ -23,6 +23,7 @@ from passgate.client import (
     TokenInvalid,
 )
 from passgate.client import tokens as client_tokens
+from servers import free_port
 from softkey import SoftAuthenticator
 
 
@@ -42,13 +43,14 @@ def test_the_client_imports_nothing_of_the_server() -> None:
 
 
 def test_sync_client_runs_every_endpoint(remote_tenant: RemoteTenant) -> None:
-    browser, laptop, user = SoftAuthenticator(), SoftAuthenticator(), str(uuid.uuid4())
+    laptop, browser, user = SoftAuthenticator(), SoftAuthenticator(), str(uuid.uuid4())
     with sync_client(remote_tenant) as client:
         tokens = []
-        for browser in (laptop, browser):
+        for authenticator in (laptop, browser):
             options = client.registration_initialize(user, "ann@example.com", display_name="Ann")
             assert options["publicKey"]["user"]["displayName"] == "Ann"
-            tokens.append(client.registration_finalize(browser.create(options, origin=BROWSER_ORIGIN)))
+            credential = authenticator.create(options, origin=BROWSER_ORIGIN)
+            tokens.append(client.registration_finalize(credential))
         registered = client.verify_token(tokens[1], max_age=60, require_uv=True)
         assert registered.subject == user and registered.audience == ("localhost",)
         assert registered.user_verified is True and registered.transaction_id is None
@@ -106,9 +108,9 @@ async def test_async_client_runs_the_ceremonies(remote_tenant: RemoteTenant) -> 
 
 
 def test_errors_carry_the_apis_title_details_and_status(remote_tenant: RemoteTenant) -> None:
-    with PasskeyClient(remote_tenant.base_url, remote_tenant.id, "wrong-key-" * 9) as client:
-        with pytest.raises(ApiError) as refused:
-            client.registration_initialize("u", "u")
+    wrong_key = PasskeyClient(remote_tenant.base_url, remote_tenant.id, "wrong-key-" * 9)
+    with wrong_key, pytest.raises(ApiError) as refused:
+        wrong_key.registration_initialize("u", "u")
     assert refused.value.problem() == {
         "title": "The api key is invalid",
         "details": "api keys needs to be an apiKey Header and 32 byte long",
@@ -122,9 +124,9 @@ def test_errors_carry_the_apis_title_details_and_status(remote_tenant: RemoteTen
             user = _registered(client)
             client.transaction_initialize(user, "tx-once-" + user, 1)
             client.transaction_initialize(user, "tx-once-" + user, 1)
-    with PasskeyClient(f"http://127.0.0.1:{_closed_port()}/passkeys", remote_tenant.id, "k") as client:
-        with pytest.raises(ApiUnavailable) as down:
-            client.jwks()
+    nowhere = PasskeyClient(f"http://127.0.0.1:{free_port()}/passkeys", remote_tenant.id, "k")
+    with nowhere, pytest.raises(ApiUnavailable) as down:
+        nowhere.jwks()
     assert down.value.status == 502
 
 
@@ -155,11 +157,11 @@ def test_verification_refuses_foreign_forged_and_stale_tokens(remote_tenant: Rem
             client_tokens.verify(token, client.keys.keys, tenant_id=remote_tenant.id, now=later + 300)
         with pytest.raises(TokenInvalid, match="another tenant"):
             client_tokens.verify(token, client.keys.keys, tenant_id=other.id)
-    with PasskeyClient(
-        remote_tenant.base_url, remote_tenant.id, remote_tenant.api_key, audience="x"
-    ) as wrong:
-        with pytest.raises(TokenInvalid, match="another audience"):
-            wrong.verify_token(token)
+    with (
+        PasskeyClient(remote_tenant.base_url, remote_tenant.id, remote_tenant.api_key, audience="x") as wrong,
+        pytest.raises(TokenInvalid, match="another audience"),
+    ):
+        wrong.verify_token(token)
 
 
 def test_jwks_is_cached_and_fetched_again_after_a_rotation(remote_tenant: RemoteTenant) -> None:
@@ -204,9 +206,3 @@ def _assertion(client: PasskeyClient, user: str) -> dict[str, object]:
 
 def _jwks(paths: list[str]) -> int:
     return sum(path.endswith("/.well-known/jwks.json") for path in paths)
-
-
-def _closed_port() -> int:
-    from servers import free_port
-
-    return free_port()
