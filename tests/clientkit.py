@@ -3,12 +3,14 @@ client SDK tests."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
 
 from servers import RunningServer, passgate_command
 
+IN_CI = os.environ.get("CI", "").lower() == "true"
 BROWSER_ORIGIN = "http://localhost:3000"  # where the backend's users' browsers run
 
 
