@@ -6,7 +6,8 @@ through the tenant's JWKS.
     token = client.registration_finalize(credential_from_the_browser)
     claims = client.verify_token(token)
 
-The base URL may end in `/` or not. Errors are ApiError (the API's `title`, `details`, `status`),
+The base URL may end in `/` or not. `http=` lends the client an httpx client of your own (its base
+URL and headers are set to the tenant's). Errors are ApiError (the API's `title`, `details`, `status`),
 ApiUnavailable (unreachable) and TokenInvalid (verification).
 """
 
