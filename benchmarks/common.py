@@ -237,7 +237,12 @@ class Connection:
         return reader, writer
 
     async def request(
-        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> Response:
         if self._reader is None or self._writer is None:
             reader, writer = await self._open()
@@ -245,7 +250,7 @@ class Connection:
             reader, writer = self._reader, self._writer
         head = f"{method} {path} HTTP/1.1\r\n{self._fixed}"
         if body is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
         for name, value in (headers or {}).items():
             head += f"{name}: {value}\r\n"
         writer.write(head.encode("latin-1") + b"\r\n" + (body or b""))

@@ -1,7 +1,8 @@
 """A real relying-party library (authlib's OAuth2Session, the client side of the library the provider is
 built on, and its ID token claims checks) against a real `passgate serve`: discovery → code + PKCE →
-tokens → ID token validation → userinfo → refresh (rotated) → revocation → RP-initiated logout. The
-client is registered with `passgate client add`, as an administrator would."""
+tokens → ID token validation → userinfo → refresh (rotated) → revocation → RP-initiated logout, on
+SQLite and on PostgreSQL. The client is registered with `passgate client add`, as an administrator
+would."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ async def sign_up(browser: httpx.AsyncClient, origin: str) -> None:
     assert (await browser.post("/auth/register/finish", json=credential)).status_code == 200
 
 
-async def test_authlib_relying_party_against_passgate_serve(tmp_path: Path) -> None:
-    with start_passgate(tmp_path) as server:
+async def test_authlib_relying_party_against_passgate_serve(tmp_path: Path, database_url: str) -> None:
+    with start_passgate(tmp_path, env={"PASSGATE_DATABASE_URL": database_url}) as server:
         secret = register_client(server.env, tmp_path / "server")
         async with httpx.AsyncClient(base_url=server.url, headers={"origin": server.url}) as browser:
             await sign_up(browser, server.url)
