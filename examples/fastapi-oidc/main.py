@@ -8,7 +8,8 @@ Two ways in:
 
 - `/docs`: Swagger UI's Authorize button runs the code flow with PKCE in the browser and sends the access
   token as `Authorization: Bearer …`; `/userinfo` asks Passgate who that is (a few lines, as with any
-  OpenID provider: only the discovery URL is Passgate's).
+  OpenID provider: only the discovery URL is Passgate's). Swagger UI's files come from the
+  `swagger-ui-bundle-v2` package rather than FastAPI's default CDN, so the page works offline.
 - `/login` → Passgate → `/callback`: the app runs the code flow itself (PKCE, `state`, `nonce`) and
   **verifies the ID token** — signature from Passgate's JWKS, `iss`, `aud`, `exp`, `nonce`, `at_hash` —
   before it believes anything in it (OIDC Core §3.1.3.7), then would start its own session.
@@ -24,12 +25,15 @@ import secrets
 from typing import Annotated, Any
 
 import httpx
+import swagger_ui_bundle
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OpenIdConnect
+from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -41,8 +45,10 @@ DISCOVERY = f"{PASSGATE_URL}/.well-known/openid-configuration"
 
 app = FastAPI(
     title="Passgate FastAPI demo",
+    docs_url=None,  # served below, from local files
     swagger_ui_init_oauth={"clientId": CLIENT_ID, "usePkceWithAuthorizationCodeGrant": True},
 )
+app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
 openid = OpenIdConnect(openIdConnectUrl=DISCOVERY)
 pending: dict[str, tuple[str, str]] = {}  # state → (PKCE verifier, nonce); a real app keeps it per browser
 
@@ -53,6 +59,25 @@ async def metadata() -> dict[str, Any]:
     if document["issuer"] != PASSGATE_URL:  # OpenID Connect Discovery 1.0 §4.3
         raise HTTPException(502, "the discovery document names another issuer")
     return document
+
+
+@app.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=app.title,
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        oauth2_redirect_url="/docs/oauth2-redirect",  # the redirect URI registered with Passgate
+        init_oauth=app.swagger_ui_init_oauth,
+    )
+
+
+@app.get("/docs/oauth2-redirect", include_in_schema=False)
+async def oauth2_redirect() -> HTMLResponse:
+    """Where Passgate sends the Authorize popup back: hands the code to Swagger UI in the opener."""
+    return get_swagger_ui_oauth2_redirect_html()
 
 
 @app.get("/userinfo")

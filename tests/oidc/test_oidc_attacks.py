@@ -373,3 +373,19 @@ async def test_cors_only_for_client_origins(http: httpx.AsyncClient) -> None:
     )
     assert token.status_code in (400, 401) and token.json()["error"] != "cross_site_request"
     assert token.headers["access-control-allow-origin"] == "http://localhost:8001"
+
+
+async def test_cors_preflight_allows_swagger_uis_token_request(http: httpx.AsyncClient) -> None:
+    """Swagger UI's Authorize button posts the code with `X-Requested-With: XMLHttpRequest`; a header the
+    preflight answer does not list makes the browser refuse the request (Fetch Standard, CORS-preflight
+    fetch)."""
+    preflight = await http.options(
+        "/oidc/token",
+        headers={
+            "origin": "http://localhost:8001",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,x-requested-with",
+        },
+    )
+    allowed = {name.strip() for name in preflight.headers["access-control-allow-headers"].split(",")}
+    assert {"content-type", "x-requested-with"} <= allowed
