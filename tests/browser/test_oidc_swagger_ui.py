@@ -67,6 +67,7 @@ def example(
     app_url = f"http://localhost:{port}"
     register(server, f"{app_url}/docs/oauth2-redirect")
     log = tmp_path_factory.mktemp("fastapi-example") / "uvicorn.log"
+    # Only what the app reads (no inherited proxy variables between the app and Passgate).
     env = {"PATH": "/usr/bin:/bin", "PASSGATE_URL": server.url, "APP_URL": app_url, "CLIENT_ID": CLIENT_ID}
     command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
