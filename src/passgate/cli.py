@@ -6,14 +6,17 @@ import datetime
 import ipaddress
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from passgate.cli_tenants import api_key_app, tenant_app
 from passgate.config import ENV_PREFIX, Settings, load_settings, new_secret_key, read_or_create_key_file
 from passgate.errors import ConfigError, PassgateError
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Passgate: a self-hosted passkey server.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Session signing keys: the first signs, all verify.", no_args_is_help=True)
@@ -209,15 +212,20 @@ def keys_retire(kid: str) -> None:
     typer.echo(f"Key {kid} retired. Restart Passgate.")
 
 
-def _admin(action: str, *args: object) -> object:
-    from passgate.services import users
-
+def run_service(action: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run one service call with the configured context; its PassgateError is one red sentence, exit 1."""
     ctx = _context()
     try:
-        return getattr(users, action)(ctx, *args)
+        return action(ctx, *args, **kwargs)
     except PassgateError as exc:
         typer.secho(exc.message, fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+def _admin(action: str, *args: object) -> object:
+    from passgate.services import users as module
+
+    return run_service(getattr(module, action), *args)
 
 
 @user_app.command("add")
@@ -306,14 +314,9 @@ def user_link(name: str) -> None:
 
 
 def _clients(action: str, *args: object) -> object:
-    from passgate.services.oidc import registry
+    from passgate.services.oidc import registry as module
 
-    ctx = _context()
-    try:
-        return getattr(registry, action)(ctx, *args)
-    except PassgateError as exc:
-        typer.secho(exc.message, fg="red", err=True)
-        raise typer.Exit(1) from None
+    return run_service(getattr(module, action), *args)
 
 
 @client_app.command("add")
@@ -409,14 +412,9 @@ def client_delete(
 
 
 def _groups(action: str, *args: str) -> object:
-    from passgate.services import groups
+    from passgate.services import groups as module
 
-    ctx = _context()
-    try:
-        return getattr(groups, action)(ctx, *args)
-    except PassgateError as exc:
-        typer.secho(exc.message, fg="red", err=True)
-        raise typer.Exit(1) from None
+    return run_service(getattr(module, action), *args)
 
 
 @group_app.command("add")
@@ -458,12 +456,7 @@ def audit(
     flagged, unblocked or removed, each with the session that acted."""
     from passgate.services import audit as audit_service
 
-    ctx = _context()
-    try:
-        rows = audit_service.events(ctx, user, limit)  # type: ignore[arg-type]
-    except PassgateError as exc:
-        typer.secho(exc.message, fg="red", err=True)
-        raise typer.Exit(1) from None
+    rows = run_service(audit_service.events, user, limit)
     typer.echo("time (UTC)\tuser\tevent\tsession\tdetails")
     for row in rows:
         at = datetime.datetime.fromtimestamp(row.pop("at"), datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")

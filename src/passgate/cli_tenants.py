@@ -8,8 +8,6 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from passgate.errors import PassgateError
-
 T = TypeVar("T")
 tenant_app = typer.Typer(
     help="Tenants of the passkey API for other backends (Hanko-compatible): each its own relying party.",
@@ -22,14 +20,9 @@ TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant id (a UU
 
 
 def _run(action: Callable[..., T], *args: object, **kwargs: object) -> T:
-    from passgate.cli import _context
+    from passgate.cli import run_service
 
-    ctx = _context()
-    try:
-        return action(ctx, *args, **kwargs)
-    except PassgateError as exc:
-        typer.secho(exc.message, fg="red", err=True)
-        raise typer.Exit(1) from None
+    return run_service(action, *args, **kwargs)
 
 
 def _when(timestamp: float) -> str:
