@@ -19,16 +19,20 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 sys.path.insert(0, str(TESTS))  # the test suite's server launcher and software authenticator
 
 from servers import free_port, passgate_command, stop_process  # noqa: E402
+from softkey import SoftAuthenticator  # noqa: E402
+
+COOKIE = "passgate"  # the session cookie's name on an http:// origin
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -330,3 +334,53 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     return f"{os.cpu_count()} cores, {model}, Python {sys.version.split()[0]}"
+
+
+# --------------------------------------------------------------------------- accounts and databases
+
+
+@dataclass
+class User:
+    name: str
+    authenticator: SoftAuthenticator
+    cookie: str = ""
+
+
+class Reachable(Protocol):
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def origin(self) -> str: ...
+
+
+async def register(server: Reachable, count: int, parallel: int = 8, prefix: str = "bench") -> list[User]:
+    """`count` accounts, each with its own ES256 passkey, registered over HTTP like a browser would."""
+    run = uuid.uuid4().hex[:8]
+    users = [User(f"{prefix}-{run}-{index}", SoftAuthenticator("ES256")) for index in range(count)]
+
+    async def worker(chunk: list[User]) -> None:
+        connection = Connection("127.0.0.1", server.port, origin=server.origin)
+        try:
+            for user in chunk:
+                begin = await connection.post_json("/auth/register/begin", {"user_name": user.name})
+                if begin.status != 200:
+                    raise HttpError(f"register/begin {begin.status}: {begin.body[:300]!r}")
+                credential = user.authenticator.create(begin.json(), origin=server.origin)
+                finish = await connection.post_json("/auth/register/finish", credential)
+                if finish.status != 200:
+                    raise HttpError(f"register/finish {finish.status}: {finish.body[:300]!r}")
+                user.cookie = finish.cookie(COOKIE) or ""
+        finally:
+            await connection.close()
+
+    await asyncio.gather(*(worker(users[index::parallel]) for index in range(parallel)))
+    return users
+
+
+def database_env(stack: contextlib.ExitStack, url: str, keep: bool = False) -> dict[str, str]:
+    """`PASSGATE_DATABASE_URL` for a benchmark's server: a scratch database on a PostgreSQL server's URL
+    (dropped at the end of `stack` unless `keep`), a SQLite URL as given, nothing for the default."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return {"PASSGATE_DATABASE_URL": stack.enter_context(scratch_postgres(url, keep))}
+    return {"PASSGATE_DATABASE_URL": url} if url else {}

@@ -39,8 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import Connection, machine, new_event_loop, percentile
-from load import COOKIE, PROXY_HEADERS, Load, Tally, User, register, report, run_instances, signed_out_cookie
+from common import COOKIE, Connection, User, machine, new_event_loop, percentile, register
+from load import PROXY_HEADERS, Load, Tally, report, run_instances, signed_out_cookie
 
 from pgcluster import PrivatePostgres, private_postgres
 from servers import RunningServer

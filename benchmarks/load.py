@@ -36,12 +36,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import Connection, HttpError, machine, new_event_loop, percentile, scratch_postgres
+from common import (
+    COOKIE,
+    Connection,
+    HttpError,
+    User,
+    machine,
+    new_event_loop,
+    percentile,
+    register,
+    scratch_postgres,
+)
 
 from servers import RunningServer, free_port, start_passgate
 from softkey import SoftAuthenticator
 
-COOKIE = "passgate"  # the session cookie's name on an http:// origin
 SHARED_KEY = "L" * 48  # every instance signs with it
 PROXY_HEADERS = {
     "X-Forwarded-Proto": "https",
@@ -60,13 +69,6 @@ EXPECTED = {
     "forward-refused": 401,
 }
 REQUESTS_PER = {"signin": 2, "signup": 2}  # the others are one request
-
-
-@dataclass
-class User:
-    name: str
-    authenticator: SoftAuthenticator
-    cookie: str = ""
 
 
 @dataclass(slots=True)
@@ -290,30 +292,6 @@ def run_instances(
             for index, port in enumerate(ports)
         ]
         yield servers
-
-
-async def register(server: RunningServer, count: int, parallel: int = 8, prefix: str = "user") -> list[User]:
-    """`count` accounts, each with its own ES256 passkey, registered over HTTP like a browser would."""
-    run = uuid.uuid4().hex[:8]
-    users = [User(f"{prefix}-{run}-{index}", SoftAuthenticator("ES256")) for index in range(count)]
-
-    async def worker(chunk: list[User]) -> None:
-        connection = Connection("127.0.0.1", server.port, origin=server.url)
-        try:
-            for user in chunk:
-                begin = await connection.post_json("/auth/register/begin", {"user_name": user.name})
-                if begin.status != 200:
-                    raise HttpError(f"register/begin {begin.status}: {begin.body[:300]!r}")
-                credential = user.authenticator.create(begin.json(), origin=server.url)
-                finish = await connection.post_json("/auth/register/finish", credential)
-                if finish.status != 200:
-                    raise HttpError(f"register/finish {finish.status}: {finish.body[:300]!r}")
-                user.cookie = finish.cookie(COOKIE) or ""
-        finally:
-            await connection.close()
-
-    await asyncio.gather(*(worker(users[index::parallel]) for index in range(parallel)))
-    return users
 
 
 async def signed_out_cookie(server: RunningServer) -> str:

@@ -34,34 +34,27 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from common import (
+    COOKIE,
     Connection,
     HttpError,
     Server,
+    User,
+    database_env,
     machine,
     new_event_loop,
     percentile,
+    register,
     run_server,
-    scratch_postgres,
 )
 
-from softkey import SoftAuthenticator, b64url_decode, b64url_encode
+from softkey import b64url_decode, b64url_encode
 
-COOKIE = "passgate"  # the session cookie's name on an http:// origin
 TARGET_US = 300.0
-
-
-@dataclass
-class User:
-    name: str
-    authenticator: SoftAuthenticator
-    cookie: str = ""
 
 
 @dataclass
@@ -121,32 +114,6 @@ async def me(connection: Connection, user: User) -> float:
     if response.status != 200:
         raise HttpError(f"me {response.status}: {response.body[:200]!r}")
     return time.perf_counter() - started
-
-
-async def register(server: Server, count: int, parallel: int = 8) -> list[User]:
-    """`count` accounts, each with its own ES256 passkey, registered over HTTP like a browser would."""
-    run = uuid.uuid4().hex[:8]
-    users = [
-        User(name=f"bench-{run}-{index}", authenticator=SoftAuthenticator("ES256")) for index in range(count)
-    ]
-
-    async def worker(chunk: list[User]) -> None:
-        connection = Connection("127.0.0.1", server.port, origin=server.origin)
-        try:
-            for user in chunk:
-                begin = await connection.post_json("/auth/register/begin", {"user_name": user.name})
-                if begin.status != 200:
-                    raise HttpError(f"register/begin {begin.status}: {begin.body[:300]!r}")
-                credential = user.authenticator.create(begin.json(), origin=server.origin)
-                finish = await connection.post_json("/auth/register/finish", credential)
-                if finish.status != 200:
-                    raise HttpError(f"register/finish {finish.status}: {finish.body[:300]!r}")
-                user.cookie = finish.cookie(COOKIE) or ""
-        finally:
-            await connection.close()
-
-    await asyncio.gather(*(worker(users[index::parallel]) for index in range(parallel)))
-    return users
 
 
 # --------------------------------------------------------------------------- running a level
@@ -387,13 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     try:
         with contextlib.ExitStack() as stack:
-            env: dict[str, Any] = {}
-            if args.database_url.startswith(("postgresql://", "postgres://")):
-                env["PASSGATE_DATABASE_URL"] = stack.enter_context(
-                    scratch_postgres(args.database_url, args.keep)
-                )
-            elif args.database_url:
-                env["PASSGATE_DATABASE_URL"] = args.database_url
+            env = database_env(stack, args.database_url, args.keep)
             server = stack.enter_context(run_server(workers=args.workers, env=env, keep_data=args.keep))
             ok = loop.run_until_complete(benchmark(server, args))
     finally:

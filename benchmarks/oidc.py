@@ -44,20 +44,20 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from common import (
+    COOKIE,
     Connection,
     HttpError,
     Server,
+    database_env,
     machine,
     new_event_loop,
     percentile,
+    register,
     run_server,
-    scratch_postgres,
 )
-from login import register
 
 from servers import passgate_command
 
-COOKIE = "passgate"
 REDIRECT = "https://rp.localhost/callback"
 FORM = "application/x-www-form-urlencoded"
 ALGORITHMS = ("RS256", "ES256")
@@ -324,13 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     try:
         with contextlib.ExitStack() as stack:
-            env: dict[str, str] = {}
-            if args.database_url.startswith(("postgresql://", "postgres://")):
-                env["PASSGATE_DATABASE_URL"] = stack.enter_context(
-                    scratch_postgres(args.database_url, args.keep)
-                )
-            elif args.database_url:
-                env["PASSGATE_DATABASE_URL"] = args.database_url
+            env = database_env(stack, args.database_url, args.keep)
             server = stack.enter_context(run_server(workers=args.workers, env=env, keep_data=args.keep))
             ok = loop.run_until_complete(benchmark(server, env, args))
     finally:
