@@ -17,6 +17,8 @@ message for people; the underlying cause (a library's message) is kept for logs 
     └── ServiceUnavailable  503   try again shortly (with `Retry-After`)
         ├── DatabaseBusy    503   the database stayed locked or busy for PASSGATE_DATABASE_TIMEOUT
         └── DatabaseUnavailable 503 the database cannot be reached or used
+
+The passkey API's errors (at the end) subclass these with Hanko's titles as their messages.
 """
 
 from __future__ import annotations
@@ -133,3 +135,96 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     code = "database_unavailable"
     message = "The service is temporarily unavailable. Try again in a moment."
+
+
+# ------------------------------------------------------------------ the passkey API (Hanko's titles)
+# Their `message` is Hanko's error title (`web/routes/passkey_api.py` answers `{"title","details","status"}`).
+
+
+class RequestInvalid(BadRequest):
+    code = "invalid_request"
+    message = "unable to validate request"
+
+    def __init__(self, public_details: str):
+        super().__init__(detail=public_details)
+        self.public_details = public_details
+
+
+class RequestUnreadable(BadRequest):
+    code = "invalid_json"
+    message = "unable to process request"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    message = "user not found"
+
+
+class NoCredentials(BadRequest):
+    code = "no_credentials"
+    message = "user has no suitable credentials for this operation"
+
+
+class TransactionExists(Conflict):
+    code = "transaction_exists"
+    message = "transaction already exists"
+
+
+class CredentialNotFound(NotFound):
+    code = "credential_not_found"
+
+    def __init__(self, credential_id: str):
+        super().__init__(f"credential with id '{credential_id[:200]}' not found")
+
+
+class CreationUnreadable(CeremonyFailed):
+    message = "unable to parse credential creation response"
+
+
+class AssertionUnreadable(CeremonyFailed):
+    message = "unable to finish login"
+
+
+class RegistrationChallengeUnknown(CeremonyFailed):
+    message = "received challenge does not match with any stored one"
+
+
+class AttestationFailed(CeremonyFailed):
+    message = "failed to validate attestation"
+
+
+class SessionDataMissing(NotAuthenticated):
+    """Hanko answers 401 when no ceremony matches an assertion's challenge."""
+
+    code = "ceremony_unknown"
+    message = "failed to get session data"
+    public_details = "received challenge does not match with any stored one"
+
+
+class AssertionFailed(NotAuthenticated):
+    """One answer for an unknown credential, another tenant's, a wrong user, a bad signature, a sign
+    count that went back, or a flagged credential (W3C WebAuthn L3 §14.6.2)."""
+
+    code = "assertion_failed"
+    message = "failed to validate assertion"
+
+
+class TenantIdInvalid(BadRequest):
+    code = "tenant_id_invalid"
+    message = "tenant_id must be a valid uuid4"
+
+
+class TenantNotFound(NotFound):
+    code = "tenant_not_found"
+    message = "tenant not found"
+
+
+class ApiKeyInvalid(NotAuthenticated):
+    code = "api_key_invalid"
+    message = "The api key is invalid"
+    public_details = "api keys needs to be an apiKey Header and 32 byte long"
+
+
+class ApiKeyMissing(NotAuthenticated):
+    code = "api_key_missing"
+    message = "api key is missing"

@@ -31,13 +31,28 @@ from passgate.ceremony.authentication import (
 from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.ceremony.registration import CHALLENGE_BYTES, begin_registration, finish_registration
-from passgate.errors import BadRequest, CeremonyFailed, Conflict, NotAuthenticated, NotFound, PassgateError
+from passgate.errors import (
+    ApiKeyMissing,
+    AssertionFailed,
+    AssertionUnreadable,
+    AttestationFailed,
+    BadRequest,
+    CeremonyFailed,
+    CreationUnreadable,
+    CredentialNotFound,
+    NoCredentials,
+    NotAuthenticated,
+    PassgateError,
+    RegistrationChallengeUnknown,
+    SessionDataMissing,
+    TransactionExists,
+    UserNotFound,
+)
 from passgate.metadata import describe
 from passgate.services import ceremonies, login
 from passgate.services.ceremonies import Purpose
 from passgate.services.context import Context
 from passgate.services.passkey_tenants import (
-    ApiKeyMissing,
     Proof,
     issue_token,
     open_tenant,
@@ -53,77 +68,6 @@ from passgate.store.tenants import TenantRecord, TokenKeyRecord
 
 log = logging.getLogger("passgate.passkey_api")
 USER_HANDLE_BYTES = 32  # the users row's own handle; authenticators get the backend's id (Hanko's choice)
-
-
-# --------------------------------------------------------------------------- errors (Hanko's titles)
-
-
-class RequestInvalid(BadRequest):
-    code = "invalid_request"
-    message = "unable to validate request"
-
-    def __init__(self, public_details: str):
-        super().__init__(detail=public_details)
-        self.public_details = public_details
-
-
-class RequestUnreadable(BadRequest):
-    code = "invalid_json"
-    message = "unable to process request"
-
-
-class UserNotFound(NotFound):
-    code = "user_not_found"
-    message = "user not found"
-
-
-class NoCredentials(BadRequest):
-    code = "no_credentials"
-    message = "user has no suitable credentials for this operation"
-
-
-class TransactionExists(Conflict):
-    code = "transaction_exists"
-    message = "transaction already exists"
-
-
-class CredentialNotFound(NotFound):
-    code = "credential_not_found"
-
-    def __init__(self, credential_id: str):
-        super().__init__(f"credential with id '{credential_id[:200]}' not found")
-
-
-class CreationUnreadable(CeremonyFailed):
-    message = "unable to parse credential creation response"
-
-
-class AssertionUnreadable(CeremonyFailed):
-    message = "unable to finish login"
-
-
-class RegistrationChallengeUnknown(CeremonyFailed):
-    message = "received challenge does not match with any stored one"
-
-
-class AttestationFailed(CeremonyFailed):
-    message = "failed to validate attestation"
-
-
-class SessionDataMissing(NotAuthenticated):
-    """Hanko answers 401 when no ceremony matches an assertion's challenge."""
-
-    code = "ceremony_unknown"
-    message = "failed to get session data"
-    public_details = "received challenge does not match with any stored one"
-
-
-class AssertionFailed(NotAuthenticated):
-    """One answer for an unknown credential, another tenant's, a wrong user, a bad signature, a sign
-    count that went back, or a flagged credential (W3C WebAuthn L3 §14.6.2)."""
-
-    code = "assertion_failed"
-    message = "failed to validate assertion"
 
 
 # --------------------------------------------------------------------------- results

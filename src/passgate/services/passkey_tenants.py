@@ -32,7 +32,14 @@ from sqlalchemy import Connection
 
 from passgate.ceremony.policy import RelyingParty, UserVerification
 from passgate.config import _check_origin
-from passgate.errors import BadRequest, ConfigError, NotAuthenticated, NotFound
+from passgate.errors import (
+    ApiKeyInvalid,
+    BadRequest,
+    ConfigError,
+    NotFound,
+    TenantIdInvalid,
+    TenantNotFound,
+)
 from passgate.services.context import Context
 from passgate.services.sessions import amr_for
 from passgate.store import audit
@@ -48,30 +55,6 @@ KEY_BITS = (2048, 3072, 4096)
 DEFAULT_KEY_BITS = 2048
 USER_VERIFICATION = ("required", "preferred", "discouraged")
 _SEALING_INFO = b"passgate passkey-api token-signing key v1"
-
-
-# --------------------------------------------------------------------------- errors (Hanko's titles)
-
-
-class TenantIdInvalid(BadRequest):
-    code = "tenant_id_invalid"
-    message = "tenant_id must be a valid uuid4"
-
-
-class TenantNotFound(NotFound):
-    code = "tenant_not_found"
-    message = "tenant not found"
-
-
-class ApiKeyInvalid(NotAuthenticated):
-    code = "api_key_invalid"
-    message = "The api key is invalid"
-    public_details = "api keys needs to be an apiKey Header and 32 byte long"
-
-
-class ApiKeyMissing(NotAuthenticated):
-    code = "api_key_missing"
-    message = "api key is missing"
 
 
 # --------------------------------------------------------------------------- who may call

@@ -18,9 +18,8 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
-from passgate.errors import PassgateError, PayloadTooLarge
+from passgate.errors import PassgateError, PayloadTooLarge, RequestInvalid, RequestUnreadable
 from passgate.services import passkey_api, passkey_tenants
-from passgate.services.passkey_api import RequestInvalid, RequestUnreadable
 from passgate.services.stepup import Action, acts
 from passgate.web.deps import Ctx
 from passgate.web.guard import BodyTooLarge
