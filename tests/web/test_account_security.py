@@ -388,3 +388,23 @@ async def test_an_ended_sessions_token_cannot_become_a_cookie_again(client: http
     assert (await owner.post("/auth/logout")).status_code == 200
     again = await client.post("/auth/set-session", json={"token": token})
     assert again.status_code == 401 and again.json()["code"] == "session_ended"
+
+
+async def test_revoking_a_link_with_a_logged_out_cookie_a_replay_or_an_oversized_id(
+    client: httpx.AsyncClient, second: httpx.AsyncClient
+) -> None:
+    owner, _ = await _signed_up(client)
+    await _link(owner)
+    (entry,) = (await owner.http.get("/auth/device-links")).json()["device_links"]
+    too_long = await owner.post("/auth/revoke-device-link", {"link_id": "x" * 65})
+    assert too_long.status_code == 400 and too_long.json()["code"] == "invalid_request"
+    assert (await owner.post("/auth/revoke-device-link", {"link_id": entry["link_id"]})).status_code == 200
+    replay = await owner.post("/auth/revoke-device-link", {"link_id": entry["link_id"]})
+    assert replay.status_code == 404 and replay.json()["code"] == "link_not_found"
+    await _link(owner)
+    (fresh_entry,) = (await owner.http.get("/auth/device-links")).json()["device_links"]
+    token = client.cookies["passgate"]
+    assert (await owner.post("/auth/logout")).status_code == 200
+    second.cookies.set("passgate", token)  # the old cookie, replayed after the logout
+    stale = await second.post("/auth/revoke-device-link", json={"link_id": fresh_entry["link_id"]})
+    assert stale.status_code == 401 and stale.json()["code"] == "session_ended"
