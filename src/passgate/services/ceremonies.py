@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from passgate.ceremony.client_data import ClientData, read_client_data
 from passgate.errors import CeremonyFailed, PassgateError
 from passgate.services.context import Context
-from passgate.store import challenges
+from passgate.store import challenges, prepared
 from passgate.store.database import now
 from passgate.store.records import ChallengeRecord
 
@@ -76,7 +76,7 @@ def finish(
     try:
         if not savepoint:  # the steps write nothing before their last check can fail
             return steps(connection, record, client_data)
-        with connection.begin_nested():
+        with prepared.savepoint(connection):
             return steps(connection, record, client_data)
     except PassgateError as exc:
         return exc

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from passgate.store.models import audit_events, users
+from passgate.store.prepared import Prepared
+
+_FIELDS = ("at", "tenant_id", "user_id", "session_id", "kind", "detail")
+_INSERT = Prepared(insert(audit_events).values({name: bindparam(name) for name in _FIELDS}))
 
 
 def record(
@@ -21,15 +25,16 @@ def record(
     session_id: str | None = None,
     **detail: Any,
 ) -> None:
-    connection.execute(
-        insert(audit_events).values(
-            at=at,
-            tenant_id=tenant_id,
-            user_id=user_id,
-            session_id=session_id,
-            kind=kind,
-            detail=json.dumps(detail, default=str),
-        )
+    _INSERT.execute(
+        connection,
+        {
+            "at": at,
+            "tenant_id": tenant_id,
+            "user_id": user_id,
+            "session_id": session_id,
+            "kind": kind,
+            "detail": json.dumps(detail, default=str),
+        },
     )
 
 

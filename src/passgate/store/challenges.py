@@ -11,10 +11,15 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert
 
 from passgate.store.models import challenges
+from passgate.store.prepared import Prepared, in_order
 from passgate.store.records import ChallengeRecord
 
-_INSERT = insert(challenges)
-_CONSUME = delete(challenges).where(challenges.c.challenge == bindparam("c")).returning(*challenges.c)
+_INSERT = Prepared(insert(challenges))
+_CONSUME = Prepared(
+    delete(challenges)
+    .where(challenges.c.challenge == bindparam("c"))
+    .returning(*in_order(challenges, ChallengeRecord.__slots__))
+)
 
 
 def create(
@@ -28,8 +33,8 @@ def create(
     user_id: str | None = None,
     session_id: str | None = None,
 ) -> None:
-    connection.execute(
-        _INSERT,
+    _INSERT.execute(
+        connection,
         dict(
             challenge=challenge,
             purpose=purpose,
@@ -44,10 +49,11 @@ def create(
 
 def consume(connection: Connection, challenge: bytes, now: float) -> ChallengeRecord | None:
     """Delete the challenge and return it if it existed and had not expired."""
-    row = connection.execute(_CONSUME, {"c": challenge}).first()
-    if row is None or row.expires_at <= now:
+    row = _CONSUME.first(connection, {"c": challenge})
+    if row is None:
         return None
-    return ChallengeRecord(**row._mapping)
+    record = ChallengeRecord(*row)
+    return record if record.expires_at > now else None
 
 
 def sweep(connection: Connection, now: float) -> int:

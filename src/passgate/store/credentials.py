@@ -9,7 +9,22 @@ from sqlalchemy.exc import IntegrityError
 
 from passgate.store import users as user_rows
 from passgate.store.models import credentials, users
+from passgate.store.prepared import Prepared, in_order, savepoint
 from passgate.store.records import CredentialRecord, UserRecord
+
+_INSERT = Prepared(insert(credentials))
+_CREDENTIAL_COLUMNS = in_order(credentials, CredentialRecord.__slots__)
+_CREDENTIAL_WIDTH = len(_CREDENTIAL_COLUMNS)
+_FOR_USER = Prepared(
+    select(*_CREDENTIAL_COLUMNS)
+    .where(credentials.c.user_id == bindparam("uid"))
+    .order_by(credentials.c.created_at)
+)
+_IDS_FOR_USER = Prepared(
+    select(credentials.c.credential_id, credentials.c.transports).where(
+        credentials.c.user_id == bindparam("uid")
+    )
+)
 
 
 class AlreadyRegistered(Exception):
@@ -18,8 +33,8 @@ class AlreadyRegistered(Exception):
 
 def create(connection: Connection, record: CredentialRecord) -> None:
     try:
-        with connection.begin_nested():
-            connection.execute(insert(credentials).values(_values(record)))
+        with savepoint(connection):
+            _INSERT.execute(connection, _values(record))
     except IntegrityError as exc:
         raise AlreadyRegistered from exc
 
@@ -34,18 +49,12 @@ def get(connection: Connection, credential_id: bytes) -> CredentialRecord | None
 
 
 def for_user(connection: Connection, user_id: str) -> list[CredentialRecord]:
-    rows = connection.execute(
-        select(credentials).where(credentials.c.user_id == user_id).order_by(credentials.c.created_at)
-    )
-    return [CredentialRecord(**row._mapping) for row in rows]
+    return [CredentialRecord(*row) for row in _FOR_USER.all(connection, {"uid": user_id})]
 
 
 def ids_for_user(connection: Connection, user_id: str) -> list[tuple[bytes, str]]:
     """(credential id, transports) pairs, for allowCredentials / excludeCredentials."""
-    rows = connection.execute(
-        select(credentials.c.credential_id, credentials.c.transports).where(credentials.c.user_id == user_id)
-    )
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1]) for row in _IDS_FOR_USER.all(connection, {"uid": user_id})]
 
 
 def count_for_user(connection: Connection, user_id: str) -> int:
@@ -54,16 +63,20 @@ def count_for_user(connection: Connection, user_id: str) -> int:
 
 
 _USED = update(credentials).where(credentials.c.credential_id == bindparam("cid"))
-_USE = _USED.values(sign_count=bindparam("sc"), backup_state=bindparam("bs"), last_used_at=bindparam("at"))
-_USE_UV = _USED.values(
-    sign_count=bindparam("sc"),
-    backup_state=bindparam("bs"),
-    last_used_at=bindparam("at"),
-    uv_initialized=True,
-    last_verified_at=bindparam("at"),
+_USE = Prepared(
+    _USED.values(sign_count=bindparam("sc"), backup_state=bindparam("bs"), last_used_at=bindparam("at"))
 )
-_WITH_OWNER = (
-    select(credentials, *user_rows.JOINED_COLUMNS)
+_USE_UV = Prepared(
+    _USED.values(
+        sign_count=bindparam("sc"),
+        backup_state=bindparam("bs"),
+        last_used_at=bindparam("at"),
+        uv_initialized=True,
+        last_verified_at=bindparam("at"),
+    )
+)
+_WITH_OWNER = Prepared(
+    select(*_CREDENTIAL_COLUMNS, *user_rows.JOINED_COLUMNS)
     .join(users, users.c.id == credentials.c.user_id)
     .where(credentials.c.credential_id == bindparam("cid"))
 )
@@ -80,7 +93,7 @@ def record_use(
 ) -> None:
     """Update the record after a successful assertion (W3C WebAuthn §7.2 step 24)."""
     statement = _USE_UV if user_verified else _USE
-    connection.execute(statement, {"cid": credential_id, "sc": sign_count, "bs": backup_state, "at": at})
+    statement.execute(connection, {"cid": credential_id, "sc": sign_count, "bs": backup_state, "at": at})
 
 
 def flag(connection: Connection, credential_id: bytes, reason: str, at: float) -> None:
@@ -122,10 +135,7 @@ def get_with_owner(
     connection: Connection, credential_id: bytes
 ) -> tuple[CredentialRecord, UserRecord] | None:
     """The credential and its owner in one statement (the sign-in path)."""
-    row = connection.execute(_WITH_OWNER, {"cid": credential_id}).first()
+    row = _WITH_OWNER.first(connection, {"cid": credential_id})
     if row is None:
         return None
-    mapping = row._mapping
-    credential = CredentialRecord(**{name: mapping[name] for name in CredentialRecord.__slots__})
-    owner = user_rows.joined(mapping)
-    return credential, owner
+    return CredentialRecord(*row[:_CREDENTIAL_WIDTH]), user_rows.joined(row)

@@ -87,8 +87,11 @@ def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoo
 def _sqlite_begin(connection: Connection) -> None:
     # Writers take the lock up front: SQLITE_BUSY comes at BEGIN, before the unit of work has done
     # anything, instead of at its first write.
+    # On the driver: `exec_driver_sql` would add SQLAlchemy's per-statement work to every unit of work.
     write = connection.get_execution_options().get("write", True)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _set_busy_timeout(connection: Connection, milliseconds: int) -> None:

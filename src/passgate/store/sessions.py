@@ -8,29 +8,31 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from passgate.store import users as user_rows
 from passgate.store.models import sessions, users
+from passgate.store.prepared import Prepared, in_order
 from passgate.store.records import SessionRecord, UserRecord
 
-_INSERT = insert(sessions)
-_WITH_USER = (
-    select(sessions, *user_rows.JOINED_COLUMNS)
+_INSERT = Prepared(insert(sessions))
+_WITH_USER = Prepared(
+    select(*in_order(sessions, SessionRecord.__slots__), *user_rows.JOINED_COLUMNS)
     .join(users, users.c.id == sessions.c.user_id)
     .where(sessions.c.id == bindparam("sid"))
 )
+_TOUCH = Prepared(
+    update(sessions).where(sessions.c.id == bindparam("sid")).values(last_seen_at=bindparam("at"))
+)
+_SESSION_WIDTH = len(SessionRecord.__slots__)
 
 
 def create(connection: Connection, record: SessionRecord) -> None:
-    connection.execute(_INSERT, {name: getattr(record, name) for name in record.__slots__})
+    _INSERT.execute(connection, {name: getattr(record, name) for name in record.__slots__})
 
 
 def get_with_user(connection: Connection, session_id: str) -> tuple[SessionRecord, UserRecord] | None:
     """The session and its user in one statement (the hot path of every signed-in request)."""
-    row = connection.execute(_WITH_USER, {"sid": session_id}).first()
+    row = _WITH_USER.first(connection, {"sid": session_id})
     if row is None:
         return None
-    mapping = row._mapping
-    session = SessionRecord(**{name: mapping[name] for name in SessionRecord.__slots__})
-    user = user_rows.joined(mapping)
-    return session, user
+    return SessionRecord(*row[:_SESSION_WIDTH]), user_rows.joined(row)
 
 
 def for_user(connection: Connection, user_id: str) -> list[SessionRecord]:
@@ -41,7 +43,7 @@ def for_user(connection: Connection, user_id: str) -> list[SessionRecord]:
 
 
 def touch(connection: Connection, session_id: str, at: float) -> None:
-    connection.execute(update(sessions).where(sessions.c.id == session_id).values(last_seen_at=at))
+    _TOUCH.execute(connection, {"sid": session_id, "at": at})
 
 
 def refresh_auth(connection: Connection, session_id: str, values: dict[str, Any]) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, RowMapping, bindparam, delete, insert, inspect, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import users
+from passgate.store.prepared import Prepared, in_order, savepoint
 from passgate.store.records import UserRecord
+
+_INSERT = Prepared(insert(users))
 
 
 class NameTaken(Exception):
@@ -41,8 +44,8 @@ def create(
         "visits": 0,
     }
     try:
-        with connection.begin_nested():
-            connection.execute(insert(users).values(values))
+        with savepoint(connection):
+            _INSERT.execute(connection, values)
     except IntegrityError as exc:
         raise NameTaken(user_name) from exc
     return UserRecord(**values)  # type: ignore[arg-type]
@@ -53,17 +56,18 @@ def get(connection: Connection, user_id: str) -> UserRecord | None:
     return UserRecord(**row._mapping) if row else None
 
 
-_BY_KEY = select(users).where(users.c.tenant_id == bindparam("tenant"), users.c.user_key == bindparam("key"))
+_IN_TENANT_BY_KEY = (users.c.tenant_id == bindparam("tenant"), users.c.user_key == bindparam("key"))
+_BY_KEY = Prepared(select(*in_order(users, UserRecord.__slots__)).where(*_IN_TENANT_BY_KEY))
+_KEY_EXISTS = Prepared(select(users.c.id).where(*_IN_TENANT_BY_KEY))
 
 
 def by_key(connection: Connection, tenant_id: str, user_key: str) -> UserRecord | None:
-    row = connection.execute(_BY_KEY, {"tenant": tenant_id, "key": user_key}).first()
-    return UserRecord(**row._mapping) if row else None
+    row = _BY_KEY.first(connection, {"tenant": tenant_id, "key": user_key})
+    return UserRecord(*row) if row else None
 
 
 def key_exists(connection: Connection, tenant_id: str, user_key: str) -> bool:
-    query = select(users.c.id).where(users.c.tenant_id == tenant_id, users.c.user_key == user_key)
-    return connection.execute(query).first() is not None
+    return _KEY_EXISTS.first(connection, {"tenant": tenant_id, "key": user_key}) is not None
 
 
 def in_tenant(connection: Connection, tenant_id: str, user_id: str) -> UserRecord | None:
@@ -103,7 +107,7 @@ def list_all(connection: Connection, tenant_id: str) -> list[UserRecord]:
     return [UserRecord(**row._mapping) for row in rows]
 
 
-_VISIT = (
+_VISIT = Prepared(
     update(users)
     .where(users.c.id == bindparam("uid"))
     .values(visits=users.c.visits + 1, last_seen_at=bindparam("at"))
@@ -111,7 +115,7 @@ _VISIT = (
 
 
 def record_visit(connection: Connection, user_id: str, at: float) -> None:
-    connection.execute(_VISIT, {"uid": user_id, "at": at})
+    _VISIT.execute(connection, {"uid": user_id, "at": at})
 
 
 def set_disabled(connection: Connection, user_id: str, disabled: bool) -> bool:
@@ -127,10 +131,11 @@ def remove(connection: Connection, user_id: str) -> bool:
     return connection.execute(delete(users).where(users.c.id == user_id)).rowcount > 0
 
 
-# A user joined to another table (a session, a credential) comes back under these labels.
-JOINED_COLUMNS = [column.label(f"u_{column.name}") for column in users.c]
+# A user joined to another table (a session, a credential): these columns last, in the record's order.
+JOINED_COLUMNS = in_order(users, UserRecord.__slots__, prefix="u_")
+JOINED_WIDTH = len(JOINED_COLUMNS)
 
 
-def joined(mapping: RowMapping) -> UserRecord:
-    """The user part of a row selected with JOINED_COLUMNS."""
-    return UserRecord(**{name: mapping[f"u_{name}"] for name in UserRecord.__slots__})
+def joined(row: tuple[object, ...]) -> UserRecord:
+    """The user part of a row that ends with JOINED_COLUMNS."""
+    return UserRecord(*row[-JOINED_WIDTH:])  # type: ignore[arg-type]

@@ -1,0 +1,146 @@
+"""Prepared statements for the hot paths: a Core statement, compiled once per dialect by SQLAlchemy,
+run on the driver connection of the caller's unit of work.
+
+SQLAlchemy still writes the SQL (the dialect's own quoting, placeholders and `RETURNING`) and converts
+the values with the column types' own bind and result processors (JSON, booleans on SQLite); what the
+hot paths skip is its per-execution work: about 25 µs a statement against about 3 µs through `sqlite3`
+itself (docs/performance.md, "Where the time goes"). The statement runs inside the unit of work's
+transaction, on the same driver connection. Driver errors are raised as SQLAlchemy's `DBAPIError`
+family (`IntegrityError`, `OperationalError`…), so callers and `store/database.py` see what they would
+see from `Connection.execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
+
+Processor = Callable[[Any], Any]
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """The statement as one dialect runs it."""
+
+    sql: str
+    names: tuple[str, ...] | None  # positional parameter order (qmark), None for named (pyformat)
+    defaults: dict[str, Any]  # values compiled into the statement (`.values(flag=True)`)
+    binds: dict[str, Processor]
+    error: type[Exception]  # the driver's base error class
+
+
+class Prepared:
+    """A statement run through the driver. `columns` names the result columns, in order."""
+
+    def __init__(self, statement: Executable):
+        self.statement = statement
+        exported = getattr(statement, "exported_columns", ())
+        self.columns: tuple[str, ...] = tuple(column.key for column in exported)
+        self._forms: dict[str, _Form] = {}
+        self._results: dict[str, tuple[Processor | None, ...]] = {}  # per dialect, from the first cursor
+
+    def _form(self, dialect: Dialect) -> _Form:
+        form = self._forms.get(dialect.name)
+        if form is None:
+            form = self._forms[dialect.name] = _compile(self.statement, dialect)
+        return form
+
+    def execute(self, connection: Connection, params: Mapping[str, Any] | None = None) -> Any:
+        """Run it; the driver's cursor (`rowcount`, rows of raw driver values)."""
+        form = self._form(connection.dialect)
+        values = _bind(form, params or {})
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        try:
+            return driver.execute(form.sql, values)
+        except form.error as exc:
+            raise DBAPIError.instance(form.sql, values, exc, form.error) from exc
+
+    def rowcount(self, connection: Connection, params: Mapping[str, Any] | None = None) -> int:
+        count: int = self.execute(connection, params).rowcount
+        return count
+
+    def first(self, connection: Connection, params: Mapping[str, Any] | None = None) -> Row | None:
+        """The first row, its values converted by the columns' types; None when there is none."""
+        cursor = self.execute(connection, params)
+        row = cursor.fetchone()
+        return None if row is None else _convert(self._processors(connection.dialect, cursor), row)
+
+    def all(self, connection: Connection, params: Mapping[str, Any] | None = None) -> list[Row]:
+        cursor = self.execute(connection, params)
+        processors = self._processors(connection.dialect, cursor)
+        return [_convert(processors, row) for row in cursor.fetchall()]
+
+    def _processors(self, dialect: Dialect, cursor: Any) -> tuple[Processor | None, ...]:
+        """The result columns' processors, chosen once per dialect with the driver's type codes."""
+        processors = self._results.get(dialect.name)
+        if processors is None:
+            exported = getattr(self.statement, "exported_columns", ())
+            processors = self._results[dialect.name] = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+                for column, described in zip(exported, cursor.description, strict=True)
+            )
+        return processors
+
+
+def _convert(processors: tuple[Processor | None, ...], row: Sequence[Any]) -> Row:
+    if not any(processors):
+        return tuple(row)
+    return tuple(
+        value if process is None or value is None else process(value)
+        for process, value in zip(processors, row, strict=True)
+    )
+
+
+@contextmanager
+def savepoint(connection: Connection) -> Iterator[None]:
+    """A savepoint around a few prepared statements: an error inside rolls back to it (and is raised),
+    leaving the rest of the unit of work's transaction as it was. The driver's own `SAVEPOINT`, without
+    SQLAlchemy's bookkeeping (`Connection.begin_nested` costs ~20 µs, this ~2 µs)."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("SAVEPOINT passgate")
+    try:
+        yield
+    except BaseException:
+        driver.execute("ROLLBACK TO SAVEPOINT passgate")
+        driver.execute("RELEASE SAVEPOINT passgate")
+        raise
+    driver.execute("RELEASE SAVEPOINT passgate")
+
+
+def in_order(table: Any, names: Sequence[str], prefix: str = "") -> list[Any]:
+    """`table`'s columns named `names`, in that order (a record's fields), labelled `prefix + name`."""
+    return [table.c[name].label(prefix + name) if prefix else table.c[name] for name in names]
+
+
+def _compile(statement: Executable, dialect: Dialect) -> _Form:
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    binds: dict[str, Processor] = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            binds[name] = process
+    positional = dialect.paramstyle in ("qmark", "numeric", "format")
+    names = tuple(compiled.positiontup or ()) if positional else None
+    dbapi = dialect.loaded_dbapi
+    return _Form(compiled.string, names, compiled.params, binds, dbapi.Error)
+
+
+def _bind(form: _Form, params: Mapping[str, Any]) -> Any:
+    values = {**form.defaults, **params} if form.defaults else dict(params)
+    for name, process in form.binds.items():
+        value = values.get(name)
+        if value is not None:
+            values[name] = process(value)
+    if form.names is None:
+        return values
+    return tuple(values[name] for name in form.names)
