@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from html import escape
 from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +19,7 @@ from passgate.config import Settings
 from passgate.errors import PassgateError, PayloadTooLarge, ServiceUnavailable
 from passgate.services import maintenance, revocation
 from passgate.services.context import Context
+from passgate.web.errors import describe_validation, error_response, unexpected_response
 from passgate.web.guard import BodyTooLarge, Guard
 from passgate.web.oidc_cors import OidcCors
 from passgate.web.proxies import TrustedProxies
@@ -40,15 +40,23 @@ cookie; state-changing calls from browsers must come from an allowed origin."""
 
 
 class PassgateApp(FastAPI):
-    """FastAPI whose hottest endpoint, forward-auth, answers before the middleware stack: it sits in front
-    of every request of every protected app (docs/performance.md, "Forward-auth")."""
+    """FastAPI whose hot endpoints answer before the middleware stack (docs/performance.md): forward-auth,
+    in front of every request of every protected app, and the lanes every sign-in goes through
+    (web/lanes.py), each inside the guard."""
 
     fast_lane: forward_auth.ForwardAuth | None = None
+    lanes: dict[tuple[str, str], ASGIApp] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_lane is not None and scope["type"] == "http" and scope["path"] == forward_auth.PATH:
-            await self.fast_lane(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            if self.fast_lane is not None and scope["path"] == forward_auth.PATH:
+                await self.fast_lane(scope, receive, send)
+                return
+            lane = self.lanes.get((scope["method"], scope["path"]))
+            if lane is not None:
+                scope["app"] = self  # what Starlette sets for what follows (`request.app.state`)
+                await lane(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -83,6 +91,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.rate_limit = RateLimit(settings)
     app.state.proxies = TrustedProxies(settings.trusted_proxies)
     app.state.forward_auth = app.fast_lane = forward_auth.ForwardAuth(context, app.state.proxies)
+    app.lanes = {key: Guard(lane, settings) for key, lane in auth.lane.served.items()}
     _add_error_handlers(app)
     for module in (auth, account, ws):
         app.include_router(module.router)
@@ -98,16 +107,12 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PassgateError)
-    async def passgate_error(request: Request, exc: PassgateError) -> JSONResponse | HTMLResponse:
-        if exc.detail:
-            log.info("%s: %s", exc.code, exc.detail.encode("unicode_escape").decode("ascii")[:300])
-        if isinstance(exc, ServiceUnavailable):
-            return _unavailable(request, exc)
-        return JSONResponse(exc.to_json(), status_code=exc.status)
+    async def passgate_error(request: Request, exc: PassgateError) -> Response:
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(_describe_validation(exc), status_code=400)
+        return JSONResponse(describe_validation(exc.errors()), status_code=400)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -125,42 +130,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return JSONResponse(
-            {"error": "Something went wrong on our side.", "code": "internal_error"}, status_code=500
-        )
-
-
-def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse | HTMLResponse:
-    """503 with `Retry-After`: JSON for the API, a short page for a browser opening a page."""
-    headers = {"retry-after": str(exc.retry_after), "cache-control": "no-store"}
-    if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-        title = "Try again in a moment"
-        body = (
-            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
-            f"<body><main><h1>{title}</h1><p>{escape(exc.message)}</p><p><code>{exc.code}</code></p>"
-            "</main></body></html>"
-        )
-        return HTMLResponse(body, status_code=exc.status, headers=headers)
-    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
-
-
-def _describe_validation(exc: RequestValidationError) -> dict[str, str]:
-    errors = exc.errors()
-    first = errors[0] if errors else {}
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    kind = str(first.get("type", ""))
-    if kind == "json_invalid":
-        return {"error": "The body is not valid JSON.", "code": "invalid_json"}
-    field = ".".join(location) or "body"
-    messages = {
-        "missing": f"{field} is required.",
-        "extra_forbidden": f"{field} is not a known field.",
-        "string_pattern_mismatch": f"{field} is not valid base64url.",
-        "string_too_long": f"{field} is too long.",
-    }
-    message = messages.get(kind, f"{field} is not valid ({kind or 'invalid'}).")
-    return {"error": message, "code": "invalid_request"}
+        return unexpected_response(exc)
 
 
 async def _sweep_forever(ctx: Context) -> None:

@@ -40,18 +40,21 @@ def session_value(header: str | None, name: str) -> str | None:
     return found
 
 
-def set_session(response: Response, ctx: Context, signed_in: SignedIn) -> None:
+def session_cookie(ctx: Context, signed_in: SignedIn) -> str:
+    """The `Set-Cookie` value that signs a browser in (RFC 6265 §4.1; the attributes in the order
+    Starlette writes them). The token is a JWT: base64url and dots, never quoted."""
     settings = ctx.settings
-    response.set_cookie(
-        settings.session_cookie_name,
-        signed_in.token,
-        max_age=max(0, int(signed_in.session.expires_at - now())),
-        path="/",
-        domain=settings.cookie_domain or None,
-        secure=settings.secure_cookies,
-        httponly=True,
-        samesite="lax",
+    max_age = max(0, int(signed_in.session.expires_at - now()))
+    domain = f"; Domain={settings.cookie_domain}" if settings.cookie_domain else ""
+    secure = "; Secure" if settings.secure_cookies else ""
+    return (
+        f"{settings.session_cookie_name}={signed_in.token}{domain}; HttpOnly; Max-Age={max_age}; Path=/; "
+        f"SameSite=lax{secure}"
     )
+
+
+def set_session(response: Response, ctx: Context, signed_in: SignedIn) -> None:
+    response.headers.append("set-cookie", session_cookie(ctx, signed_in))
 
 
 def clear_session(response: Response, ctx: Context) -> None:

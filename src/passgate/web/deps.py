@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from passgate.errors import NotAuthenticated
@@ -46,8 +46,8 @@ async def optional_session(connection: HTTPConnection) -> Current | None:
         return None
 
 
-async def require_session(request: Request) -> Current:
-    return await sessions.authenticate(context_of(request), session_token(request))
+async def require_session(connection: HTTPConnection) -> Current:
+    return await sessions.authenticate(context_of(connection), session_token(connection))
 
 
 # Dependencies are `async def`: FastAPI runs plain `def` dependencies on the thread pool (a hop each).

@@ -94,3 +94,35 @@ class DeviceToken(Strict):
         description="The link's six-word passphrase (`word.word.word.word.word.word`); defaults to the one "
         "the link set.",
     )
+
+
+# ---------------------------------------------------------------------------------------------- answers
+
+
+class CeremonyOptions(BaseModel):
+    """WebAuthn options for `PublicKeyCredential.parseCreationOptionsFromJSON` /
+    `parseRequestOptionsFromJSON` (give it `publicKey`)."""
+
+    publicKey: dict[str, Any]
+
+
+class SignedInAnswer(BaseModel):
+    """A finished ceremony: the session cookie is set."""
+
+    status: Literal["success"]
+    message: str
+    user_id: str
+    user_name: str
+
+
+class Me(BaseModel):
+    """The signed-in user and their session's last passkey check."""
+
+    user_id: str
+    user_name: str
+    display_name: str
+    session_id: str
+    auth_time: int = Field(description="Seconds since the epoch of the session's last passkey check.")
+    amr: list[str] = Field(description="RFC 8176 methods of that check (`hwk`/`swk`, `user`, `mfa`).")
+    user_verified: bool
+    stepup_fresh: bool = Field(description="Whether that check is recent enough for step-up actions.")

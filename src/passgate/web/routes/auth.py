@@ -4,92 +4,109 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from passgate.errors import NotAuthenticated
 from passgate.services import login, registration, revocation, sessions, stepup
+from passgate.services.context import Context
 from passgate.services.sessions import Current
 from passgate.services.sessions import SignedIn as SignedInResult
 from passgate.services.stepup import Action, acts
-from passgate.web import cookies
-from passgate.web.deps import Caller, Ctx, MaybeSignedIn, SignedIn
-from passgate.web.ratelimit import limit
+from passgate.web import cookies, lanes
+from passgate.web.deps import Ctx, MaybeSignedIn, SignedIn
 from passgate.web.schemas import (
     AuthenticationCredential,
+    CeremonyOptions,
     LoginBegin,
+    Me,
     RegisterBegin,
     RegistrationCredential,
+    SignedInAnswer,
     TokenBody,
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-ceremony_limit = [Depends(limit("ceremony"))]
+lane = lanes.Lanes(router)
 
 
-def signed_in_response(ctx: Ctx, result: SignedInResult, message: str) -> JSONResponse:
-    response = JSONResponse(
-        {
-            "status": "success",
-            "message": message,
-            "user_id": result.user.id,
-            "user_name": result.user.user_name,
-        }
-    )
+def _signed_in(result: SignedInResult, message: str) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "message": message,
+        "user_id": result.user.id,
+        "user_name": result.user.user_name,
+    }
+
+
+def signed_in_answer(ctx: Context, result: SignedInResult, message: str) -> lanes.Answer:
+    return lanes.Answer(_signed_in(result, message), cookies.session_cookie(ctx, result))
+
+
+def signed_in_response(ctx: Context, result: SignedInResult, message: str) -> JSONResponse:
+    response = JSONResponse(_signed_in(result, message))
     cookies.set_session(response, ctx, result)
     return response
 
 
-@router.post("/register/begin", dependencies=ceremony_limit, summary="Begin sign-up")
+@lane.post(
+    "/register/begin", body=RegisterBegin, answer=CeremonyOptions, summary="Begin sign-up", limit="ceremony"
+)
 @acts(Action.SIGN_UP)
-async def register_begin(body: RegisterBegin, ctx: Ctx, client: Caller) -> dict[str, Any]:
+async def register_begin(call: lanes.Call, body: RegisterBegin) -> lanes.Answer:
     """Creation options (`{"publicKey": …}`) for a new account and its first passkey. `409 user_name_taken`
     when the name exists; `403 signup_closed` when sign-up is closed."""
-    return await registration.begin(
-        ctx, user_name=body.user_name, display_name=body.display_name, client=client
+    options = await registration.begin(
+        call.ctx, user_name=body.user_name, display_name=body.display_name, client=call.client
     )
+    return lanes.Answer(options)
 
 
-@router.post("/register/finish", summary="Finish sign-up")
+@lane.post("/register/finish", body=RegistrationCredential, answer=SignedInAnswer, summary="Finish sign-up")
 @acts(Action.SIGN_UP)
-async def register_finish(body: RegistrationCredential, ctx: Ctx, client: Caller) -> JSONResponse:
+async def register_finish(call: lanes.Call, body: RegistrationCredential) -> lanes.Answer:
     """Body: `credential.toJSON()` of the new passkey. Creates the account and passkey and signs in
     (sets the session cookie)."""
-    result = await registration.finish(ctx, credential=body.model_dump(exclude_none=True), client=client)
-    return signed_in_response(ctx, result, "Account created")
+    credential = body.model_dump(exclude_none=True)
+    result = await registration.finish(call.ctx, credential=credential, client=call.client)
+    return signed_in_answer(call.ctx, result, "Account created")
 
 
-@router.post("/login/begin", dependencies=ceremony_limit, summary="Begin sign-in")
+@lane.post(
+    "/login/begin",
+    body=LoginBegin,
+    optional=True,
+    answer=CeremonyOptions,
+    summary="Begin sign-in",
+    limit="ceremony",
+)
 @acts(Action.SIGN_IN)
-async def login_begin(
-    ctx: Ctx, client: Caller, current: MaybeSignedIn, body: LoginBegin | None = None
-) -> dict[str, Any]:
+async def login_begin(call: lanes.Call, body: LoginBegin | None) -> lanes.Answer:
     """Request options. Without `user_name`: usernameless (empty `allowCredentials`), usable with
     `mediation: "conditional"`. When already signed in, finishing re-checks (step-up) the same session."""
     user_name = body.user_name if body else None
-    return await login.begin(ctx, user_name=user_name, current=current, client=client)
+    current = await call.maybe_signed_in()
+    return lanes.Answer(await login.begin(call.ctx, user_name=user_name, current=current, client=call.client))
 
 
-@router.post("/login/finish", summary="Finish sign-in")
+@lane.post("/login/finish", body=AuthenticationCredential, answer=SignedInAnswer, summary="Finish sign-in")
 @acts(Action.SIGN_IN)
-async def login_finish(
-    body: AuthenticationCredential, ctx: Ctx, client: Caller, current: MaybeSignedIn
-) -> JSONResponse:
+async def login_finish(call: lanes.Call, body: AuthenticationCredential) -> lanes.Answer:
     """Body: `credential.toJSON()`. Verifies it and signs in (cookie). Every failure is
     `400 sign_in_failed` with the same message."""
-    result = await login.finish(
-        ctx, credential=body.model_dump(exclude_none=True), client=client, current=current
-    )
-    return signed_in_response(ctx, result, "Signed in")
+    current = await call.maybe_signed_in()
+    credential = body.model_dump(exclude_none=True)
+    result = await login.finish(call.ctx, credential=credential, client=call.client, current=current)
+    return signed_in_answer(call.ctx, result, "Signed in")
 
 
-@router.get("/me", summary="Who am I")
-async def me(current: SignedIn, ctx: Ctx) -> dict[str, Any]:
+@lane.get("/me", answer=Me, summary="Who am I")
+async def me(call: lanes.Call, _body: None) -> lanes.Answer:
     """The signed-in user and their session's last passkey check (`auth_time`, seconds since the epoch)."""
-    return me_json(current, ctx)
+    return lanes.Answer(me_json(await call.signed_in(), call.ctx))
 
 
-def me_json(current: Current, ctx: Ctx) -> dict[str, Any]:
+def me_json(current: Current, ctx: Context) -> dict[str, Any]:
     user, session = current.user, current.session
     return {
         "user_id": user.id,
