@@ -23,6 +23,8 @@ class Context:
     # Told at once when sessions end (user id; session ids, or None for all of the user's): this
     # process's memories forget them before the next request (services/revocation.py).
     revocation_listeners: list[Callable[[str, list[str] | None], None]] = field(default_factory=list)
+    # Sessions as last read, with the database's mark then (services/sessions.py `authenticate`).
+    session_reads: dict[str, tuple[object, object]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None) -> Context:

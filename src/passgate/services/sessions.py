@@ -138,9 +138,7 @@ async def authenticate(ctx: Context, token: str | None) -> Current:
     if not token:
         raise NotAuthenticated()
     claims = ctx.tokens.verify(token)
-    found = await ctx.db.run(
-        lambda connection: sessions.get_with_user(connection, claims.session_id), write=False
-    )
+    found = await _session_with_user(ctx, claims.session_id)
     at = now()
     if found is None:
         raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
@@ -150,3 +148,22 @@ async def authenticate(ctx: Context, token: str | None) -> Current:
     if at - session.last_seen_at > TOUCH_INTERVAL:
         await ctx.db.run(lambda connection: sessions.touch(connection, session.id, at))
     return Current(session=session, user=user)
+
+
+MAX_READS = 10_000
+
+
+async def _session_with_user(ctx: Context, session_id: str) -> tuple[SessionRecord, UserRecord] | None:
+    """The session and its user as the database holds them: read again unless the database is provably
+    unchanged since the last read (`Database.version`), so nothing is ever answered from an old read."""
+    mark = ctx.db.version()
+    if mark is not None:
+        known = ctx.session_reads.get(session_id)
+        if known is not None and known[0] == mark:
+            return known[1]  # type: ignore[return-value]
+    found = await ctx.db.run(lambda connection: sessions.get_with_user(connection, session_id), write=False)
+    if mark is not None:
+        if len(ctx.session_reads) >= MAX_READS:
+            ctx.session_reads.clear()
+        ctx.session_reads[session_id] = (mark, found)
+    return found

@@ -110,6 +110,26 @@ class Database:
         self.engine = make_engine(url, timeout)
         self.is_sqlite = url.startswith("sqlite")
         self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
+        self._opened = 0  # loop connections opened so far (a new one starts its own data_version)
+        self._writes = 0  # write units of work run on the loop connection
+
+    def version(self) -> tuple[int, int, int] | None:
+        """A mark that differs whenever the database may have changed since it was taken, or None when
+        there is no cheap way to tell (PostgreSQL, or no open loop connection): then read again.
+
+        SQLite's `PRAGMA data_version` changes when any other connection (another process's too) has
+        committed; the loop connection's own writes are counted here (https://sqlite.org/pragma.html#pragma_data_version).
+        What was read under a mark is still what the database holds while the mark is unchanged."""
+        connection = self._loop_connection
+        if connection is None or connection.closed or connection.invalidated:
+            return None
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            (data_version,) = driver.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            return None
+        return self._opened, int(data_version), self._writes
 
     def transact(self, work: UnitOfWork[T], *, write: bool = True) -> T:
         """Run `work` in one transaction on this thread; commit on success, roll back on error.
@@ -171,6 +191,8 @@ class Database:
         if connection is None or connection.closed or connection.invalidated:
             connection = self._open_loop_connection()
         connection.execution_options(write=write)
+        if write:
+            self._writes += 1  # before it runs: a mark taken now is already out of date
         try:
             with connection.begin():
                 return work(connection)
@@ -189,6 +211,7 @@ class Database:
                 raise _Busy from exc
             raise self._translate(exc) from exc
         self._loop_connection = connection
+        self._opened += 1
         return connection
 
     def _drop_loop_connection(self) -> None:

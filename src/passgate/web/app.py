@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import MappingProxyType
 
 import anyio
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from passgate.config import Settings
 from passgate.errors import PassgateError, PayloadTooLarge, ServiceUnavailable
 from passgate.services import maintenance, revocation
 from passgate.services.context import Context
+from passgate.web.cookies import SessionCookie
 from passgate.web.errors import describe_validation, error_response, unexpected_response
 from passgate.web.guard import BodyTooLarge, Guard
 from passgate.web.oidc_cors import OidcCors
@@ -45,7 +47,7 @@ class PassgateApp(FastAPI):
     (web/lanes.py), each inside the guard."""
 
     fast_lane: forward_auth.ForwardAuth | None = None
-    lanes: dict[tuple[str, str], ASGIApp] = {}
+    lanes: Mapping[tuple[str, str], ASGIApp] = MappingProxyType({})  # set per app in create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -90,7 +92,10 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.ctx = context
     app.state.rate_limit = RateLimit(settings)
     app.state.proxies = TrustedProxies(settings.trusted_proxies)
-    app.state.forward_auth = app.fast_lane = forward_auth.ForwardAuth(context, app.state.proxies)
+    app.state.session_cookie = SessionCookie(settings.session_cookie_name)
+    app.state.forward_auth = app.fast_lane = forward_auth.ForwardAuth(
+        context, app.state.proxies, app.state.session_cookie
+    )
     app.lanes = {key: Guard(lane, settings) for key, lane in auth.lane.served.items()}
     _add_error_handlers(app)
     for module in (auth, account, ws):

@@ -53,6 +53,43 @@ def session_cookie(ctx: Context, signed_in: SignedIn) -> str:
     )
 
 
+MAX_REMEMBERED = 4096
+_DUPLICATE = "\0duplicate"  # no real cookie value contains NUL
+
+
+class SessionCookie:
+    """The session token in a request's `Cookie` headers, found with `session_value` and remembered per
+    distinct header value (bounded): a browser sends the same header with every signed-in request, and
+    the gate and `/auth/me` are answered on every one. DuplicateCookie, every time, for a header that
+    carries the session cookie twice."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._seen: dict[bytes, str | None] = {}
+
+    def token(self, header: bytes) -> str | None:
+        try:
+            token = self._seen[header]
+        except KeyError:
+            try:
+                token = session_value(header.decode("latin-1"), self.name)
+            except DuplicateCookie:
+                token = _DUPLICATE
+            if len(self._seen) >= MAX_REMEMBERED:
+                self._seen.clear()
+            self._seen[header] = token
+        if token is _DUPLICATE:
+            raise DuplicateCookie()
+        return token
+
+    def in_headers(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """From a request's raw headers (several `Cookie` headers are joined with `; `)."""
+        values = [value for name, value in headers if name == b"cookie"]
+        if not values:
+            return None
+        return self.token(values[0] if len(values) == 1 else b"; ".join(values))
+
+
 def set_session(response: Response, ctx: Context, signed_in: SignedIn) -> None:
     response.headers.append("set-cookie", session_cookie(ctx, signed_in))
 

@@ -31,9 +31,9 @@ def client_of(connection: HTTPConnection) -> Client:
 
 
 def session_token(connection: HTTPConnection) -> str | None:
-    return cookies.session_value(  # the one parser (web/cookies.py); every Cookie header, joined
-        "; ".join(connection.headers.getlist("cookie")), context_of(connection).settings.session_cookie_name
-    )
+    """The session cookie's value (web/cookies.py: the one parser, every `Cookie` header joined)."""
+    cookie: cookies.SessionCookie = connection.app.state.session_cookie
+    return cookie.in_headers(connection.scope["headers"])
 
 
 async def optional_session(connection: HTTPConnection) -> Current | None:

@@ -64,6 +64,11 @@ class Guard:
         self.limit = settings.max_body_bytes
         self.origins = frozenset(settings.origins)
         self.headers = security_headers(settings)
+        csp = (b"content-security-policy", CSP.encode())
+        # What a response that sets none of these headers itself gets, by path (built once).
+        self._plain = [*self.headers, csp]
+        self._auth = [*self.headers, csp, (b"cache-control", b"no-store")]
+        self._names = frozenset(name for name, _ in self._auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,9 +119,12 @@ class Guard:
         return None
 
     def _headers_for(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:
-        names = {name.lower() for name, _ in message.get("headers", [])}
-        extra = [header for header in self.headers if header[0] not in names]  # a route's own value wins
         path: str = scope["path"]
+        own = message.get("headers", [])
+        if path != "/docs" and not any(name.lower() in self._names for name, _ in own):
+            return self._auth if path.startswith("/auth") else self._plain  # the common case
+        names = {name.lower() for name, _ in own}
+        extra = [header for header in self.headers if header[0] not in names]  # a route's own value wins
         if b"content-security-policy" not in names:
             csp = DOCS_CSP if path == "/docs" else CSP
             extra.append((b"content-security-policy", csp.encode()))

@@ -24,7 +24,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
@@ -39,8 +39,6 @@ from passgate.services.sessions import Current
 from passgate.web import deps, ratelimit
 from passgate.web.errors import describe_validation, error_response, unexpected_response
 from passgate.web.guard import BodyTooLarge
-
-B = TypeVar("B", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +70,13 @@ class Call:
         return await deps.require_session(self.connection)
 
 
-Handler = Callable[[Call, B], Awaitable[Answer]]
+Handler = Callable[[Call, Any], Awaitable[Answer]]  # (the call, the parsed body or None)
 
 
-class Lane(Generic[B]):
+class Lane:
     """The ASGI app of one endpoint."""
 
-    def __init__(self, handler: Handler[B], body: type[B] | None, optional: bool, limit: str | None):
+    def __init__(self, handler: Handler, body: type[BaseModel] | None, optional: bool, limit: str | None):
         self.handler = handler
         self.body = body
         self.optional = optional
@@ -89,8 +87,8 @@ class Lane(Generic[B]):
         try:
             if self.limit is not None:
                 await ratelimit.count(call.connection, self.limit)
-            body = await _read(receive)
-            answer = await self.handler(call, self._parse(scope, body))
+            body = await _read(receive) if self.body is not None else None
+            answer = await self.handler(call, self._parse(scope, body) if body is not None else None)
         except PassgateError as exc:
             await error_response(call.connection, exc)(scope, receive, send)
             return
@@ -169,12 +167,10 @@ class Lanes:
         summary: str,
         optional: bool = False,
         limit: str | None = None,
-    ) -> Callable[[Handler[Any]], Handler[Any]]:
+    ) -> Callable[[Handler], Handler]:
         return self._declare("POST", path, body, answer, summary, optional, limit)
 
-    def get(
-        self, path: str, *, answer: type[BaseModel] | None, summary: str
-    ) -> Callable[[Handler[Any]], Handler[Any]]:
+    def get(self, path: str, *, answer: type[BaseModel] | None, summary: str) -> Callable[[Handler], Handler]:
         return self._declare("GET", path, None, answer, summary, False, None)
 
     def _declare(
@@ -186,8 +182,8 @@ class Lanes:
         summary: str,
         optional: bool,
         limit: str | None,
-    ) -> Callable[[Handler[Any]], Handler[Any]]:
-        def declare(handler: Handler[Any]) -> Handler[Any]:
+    ) -> Callable[[Handler], Handler]:
+        def declare(handler: Handler) -> Handler:
             lane = Lane(handler, body, optional, limit)
             self.router.add_api_route(
                 path,
@@ -206,7 +202,7 @@ class Lanes:
 
 
 def _described(
-    handler: Handler[Any], body: type[BaseModel] | None, optional: bool, answer: type[BaseModel] | None
+    handler: Handler, body: type[BaseModel] | None, optional: bool, answer: type[BaseModel] | None
 ) -> Callable[..., Any]:
     """A stand-in endpoint that FastAPI reads to describe the lane: the handler's name, docstring and
     step-up row, and a signature with the body's type. FastAPI never calls it (the route's app is the

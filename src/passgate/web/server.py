@@ -122,7 +122,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         room = _make_room(self.connections, self.limits.max_connections)
-        super().connection_made(transport)
+        super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
         self._opened = self.loop.time()
         if not room:
             self._answer(503, "busy", "The server is busy. Try again in a moment.")
@@ -228,6 +228,44 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def idle(self) -> bool:
         """No request in progress: still sending its head, or waiting between requests."""
         return self._in_head and (self.cycle is None or self.cycle.response_complete)
+
+
+class CorkedTransport:
+    """The connection's transport, with the writes of one event-loop turn sent as one.
+
+    uvicorn writes a response's head and its body with one `transport.write` each, and with
+    `TCP_NODELAY` each is a `send` system call and a TCP segment of its own: on loopback that second
+    call cost more CPU than all of `GET /auth/me`'s own work (docs/performance.md). Here the writes made
+    while a response is being answered are held and sent together at the end of the loop's turn, or at
+    once when the connection closes. Everything else is the transport itself."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(bytes(data))
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, []
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _make_room(connections: set[Any], limit: int) -> bool:

@@ -24,7 +24,7 @@ from passgate.errors import DuplicateCookie, PassgateError
 from passgate.services.context import Context
 from passgate.services.forward_auth import DUPLICATE_COOKIE, Decision, Gate
 from passgate.services.return_url import requested, safe_return_url
-from passgate.web.cookies import session_value
+from passgate.web.cookies import SessionCookie
 from passgate.web.deps import Ctx, MaybeSignedIn
 from passgate.web.guard import answer_headers
 from passgate.web.proxies import COOKIE, Forwarded, TrustedProxies, collect, read_forwarded
@@ -32,9 +32,6 @@ from passgate.web.proxies import COOKIE, Forwarded, TrustedProxies, collect, rea
 log = logging.getLogger("passgate.forward_auth")
 PATH = "/auth/forward-auth"
 Answer = tuple[int, Sequence[tuple[bytes, bytes]], bytes]
-MAX_COOKIES = 4096
-_UNSEEN = "\0unseen"  # memo markers: no real cookie value contains NUL
-_DUPLICATE = "\0duplicate"
 PAGE_CSP = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 # The gate's denials carry the same security headers as every other answer (`web/guard.py`, the one
 # place they are defined), with a stricter policy for their tiny page: nothing loads, nothing is sent on.
@@ -61,11 +58,10 @@ PAGE = """<!doctype html>
 class ForwardAuth:
     """The ASGI endpoint; one per app, holding the gate (rules and session memory)."""
 
-    def __init__(self, ctx: Context, proxies: TrustedProxies):
+    def __init__(self, ctx: Context, proxies: TrustedProxies, cookie: SessionCookie):
         self.gate = Gate(ctx)
         self.proxies = proxies
-        self.cookie = ctx.settings.session_cookie_name
-        self._tokens: dict[bytes, str | None] = {}  # Cookie header → the session token (memo)
+        self.cookie = cookie
         self.security = denial_headers(ctx.settings)
 
     def _json(self, status: int, payload: dict[str, str], extra: list[tuple[bytes, bytes]]) -> Answer:
@@ -84,7 +80,7 @@ class ForwardAuth:
             values = collect(scope["headers"])
             forwarded = read_forwarded(self.proxies, scope, values)
             cookie = values.get(COOKIE)
-            token = self._token(cookie) if cookie is not None else None
+            token = self.cookie.token(cookie) if cookie is not None else None
             decision = await self.gate.decide(token, scope["query_string"], forwarded.host, forwarded.uri)
         except DuplicateCookie:
             log.warning("forward-auth refused: the session cookie was sent twice (%s)", forwarded.host)
@@ -100,22 +96,6 @@ class ForwardAuth:
         if decision.allowed:
             return 204, decision.headers, b""
         return self._denial(scope, decision, forwarded)
-
-    def _token(self, cookie: bytes) -> str | None:
-        """The session token in a Cookie header (`web/cookies.py`: the one parser), remembered per header
-        value; DuplicateCookie, every time, for a header that carries it twice."""
-        token = self._tokens.get(cookie, _UNSEEN)
-        if token is _UNSEEN:
-            try:
-                token = session_value(cookie.decode("latin-1"), self.cookie)
-            except DuplicateCookie:
-                token = _DUPLICATE
-            if len(self._tokens) >= MAX_COOKIES:
-                self._tokens.clear()
-            self._tokens[cookie] = token
-        if token is _DUPLICATE:
-            raise DuplicateCookie()
-        return token
 
     def _denial(self, scope: Scope, decision: Decision, forwarded: Forwarded) -> Answer:
         if decision.status == 403:
