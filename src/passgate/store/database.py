@@ -88,9 +88,11 @@ def _sqlite_begin(connection: Connection) -> None:
     # Writers take the lock up front: SQLITE_BUSY comes at BEGIN, before the unit of work has done
     # anything, instead of at its first write.
     # On the driver: `exec_driver_sql` would add SQLAlchemy's per-statement work to every unit of work.
-    write = connection.get_execution_options().get("write", True)
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
+    if driver.in_transaction:
+        return  # a unit of work on the event loop began it (`Database._transact_on_loop`)
+    write = connection.get_execution_options().get("write", True)
     driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
@@ -186,16 +188,42 @@ class Database:
 
     def _transact_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
         """SQLite on the event loop keeps one connection (no pool round trip per unit of work), with no
-        busy timeout: a locked database raises `_Busy` at once instead of blocking the loop."""
+        busy timeout: a locked database raises `_Busy` at once instead of blocking the loop.
+
+        The transaction is the driver's own `BEGIN` … `COMMIT` (SQLAlchemy's transaction bookkeeping
+        cost more than the statements of a sign-in). A statement run through SQLAlchemy itself inside
+        the unit of work begins SQLAlchemy's transaction on top of it (`_sqlite_begin` then adds no
+        `BEGIN`), and that one commits or rolls back the whole."""
         connection = self._loop_connection
         if connection is None or connection.closed or connection.invalidated:
             connection = self._open_loop_connection()
-        connection.execution_options(write=write)
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
         if write:
             self._writes += 1  # before it runs: a mark taken now is already out of date
         try:
-            with connection.begin():
-                return work(connection)
+            try:
+                driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance("BEGIN", None, exc, sqlite3.Error) from exc
+            try:
+                result = work(connection)
+            except BaseException:
+                if connection.in_transaction():
+                    connection.rollback()
+                elif driver.in_transaction:
+                    driver.execute("ROLLBACK")
+                raise
+            if connection.in_transaction():
+                connection.commit()
+            else:
+                try:
+                    driver.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    if driver.in_transaction:
+                        driver.execute("ROLLBACK")
+                    raise DBAPIError.instance("COMMIT", None, exc, sqlite3.Error) from exc
+            return result
         except DBAPIError as exc:
             if _sqlite_code(exc) in SQLITE_BUSY_CODES:
                 raise _Busy from exc  # the transaction was rolled back; the connection stays good
