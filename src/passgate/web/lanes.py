@@ -8,8 +8,9 @@ handler and its request and answer types. The same declaration gives
   as FastAPI's are, web/errors.py), the caller, session and rate limit from the very functions FastAPI's
   dependencies use (web/deps.py, web/ratelimit.py), the answer written as JSON bytes, errors answered by
   the same code as the app's exception handlers;
-- a FastAPI route with the same path, types, summary and step-up row, whose ASGI app *is* the lane: the
-  OpenAPI document, `405`s and every walk over the app's routes see it like any other route.
+- a FastAPI route (`LaneRoute`) with the same path, types, summary and step-up row that answers with
+  the lane itself: the OpenAPI document, `405`s and every walk over the app's routes see it like any
+  other route.
 
 `PassgateApp` (web/app.py) hands a lane its requests before the middleware stack, wrapped in the
 guard (body limit, cross-site refusal, security headers: web/guard.py). What this skips per request is
@@ -191,22 +192,36 @@ class Lanes:
                 methods=[method],
                 summary=summary,
                 response_model=answer,
+                route_class_override=LaneRoute,
             )
             route = self.router.routes[-1]
-            assert isinstance(route, APIRoute)
-            route.app = lane  # reached through FastAPI's routing, it is the same lane
+            assert isinstance(route, LaneRoute)
+            route.lane = lane
             self.served[(method, self.router.prefix + path)] = lane
             return handler
 
         return declare
 
 
+class LaneRoute(APIRoute):
+    """A lane's FastAPI route: described like any route, and when FastAPI's routing reaches it (the app
+    hands lanes their requests first, so only a request it did not take, e.g. another method), it
+    answers with the lane itself or with FastAPI's `405`."""
+
+    lane: Lane
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in (self.methods or ()):
+            await self.lane(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)  # 405 with `Allow`
+
+
 def _described(
     handler: Handler, body: type[BaseModel] | None, optional: bool, answer: type[BaseModel] | None
 ) -> Callable[..., Any]:
     """A stand-in endpoint that FastAPI reads to describe the lane: the handler's name, docstring and
-    step-up row, and a signature with the body's type. FastAPI never calls it (the route's app is the
-    lane)."""
+    step-up row, and a signature with the body's type. FastAPI never calls it (`LaneRoute.handle`)."""
 
     async def endpoint(**_: Any) -> Any:
         raise AssertionError("served by its lane")  # pragma: no cover

@@ -1,0 +1,140 @@
+"""Prepared statements (store/prepared.py) and the event loop's units of work (store/database.py) on
+SQLite and PostgreSQL: the values come back as SQLAlchemy would give them, driver errors keep their
+SQLAlchemy names, a savepoint undoes only its own part, and `Database.version` moves whenever the
+database may have changed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from passgate.store.database import Database
+from passgate.store.models import BUILTIN_TENANT, challenges
+from passgate.store.prepared import Prepared, in_order, savepoint
+from passgate.store.records import ChallengeRecord
+
+INSERT = Prepared(insert(challenges))
+CONSUME = Prepared(
+    delete(challenges)
+    .where(challenges.c.challenge == bindparam("c"))
+    .returning(*in_order(challenges, ChallengeRecord.__slots__))
+)
+COUNT_PURPOSE = Prepared(select(challenges.c.challenge).where(challenges.c.purpose == bindparam("p")))
+RENAME = Prepared(update(challenges).where(challenges.c.purpose == bindparam("p")).values(purpose="renamed"))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def _row(challenge: bytes, purpose: str = "login") -> dict[str, object]:
+    return {
+        "challenge": challenge,
+        "purpose": purpose,
+        "tenant_id": BUILTIN_TENANT,
+        "user_id": None,
+        "session_id": None,
+        "state": {"allowed": ["a", "b"], "require_uv": True, "origin": None},
+        "expires_at": time.time() + 60,
+    }
+
+
+def test_values_come_back_typed_as_sqlalchemy_gives_them(db: Database) -> None:
+    challenge = os.urandom(32)
+
+    def work(connection: Connection) -> tuple[object, ...] | None:
+        INSERT.execute(connection, _row(challenge))
+        return CONSUME.first(connection, {"c": challenge})
+
+    row = db.transact(work)
+    assert row is not None
+    record = ChallengeRecord(*row)  # type: ignore[arg-type]
+    assert record.challenge == challenge and isinstance(record.challenge, bytes)
+    assert record.state == {"allowed": ["a", "b"], "require_uv": True, "origin": None}  # JSON decoded
+    assert db.transact(lambda connection: CONSUME.first(connection, {"c": challenge})) is None  # gone
+
+
+def test_rowcount_and_compiled_in_values(db: Database) -> None:
+    purpose = f"p{os.urandom(4).hex()}"
+
+    def work(connection: Connection) -> int:
+        INSERT.execute(connection, _row(os.urandom(32), purpose))
+        INSERT.execute(connection, _row(os.urandom(32), purpose))
+        return RENAME.rowcount(connection, {"p": purpose})
+
+    assert db.transact(work) == 2
+    assert db.transact(lambda connection: COUNT_PURPOSE.all(connection, {"p": "renamed"}))
+
+
+def test_driver_errors_keep_their_sqlalchemy_names_and_a_savepoint_undoes_only_its_part(db: Database) -> None:
+    kept, duplicate, purpose = os.urandom(32), os.urandom(32), f"p{os.urandom(4).hex()}"
+
+    def work(connection: Connection) -> None:
+        INSERT.execute(connection, _row(kept, purpose))
+        INSERT.execute(connection, _row(duplicate, purpose))
+        with pytest.raises(IntegrityError), savepoint(connection):
+            INSERT.execute(connection, _row(os.urandom(32), purpose))  # undone with the failure below
+            INSERT.execute(connection, _row(duplicate, purpose))
+
+    db.transact(work)
+    found = db.transact(lambda connection: COUNT_PURPOSE.all(connection, {"p": purpose}))
+    assert sorted(found) == sorted([(kept,), (duplicate,)])
+
+
+def test_a_failed_unit_of_work_on_the_event_loop_leaves_nothing(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/passgate.db")
+    db.migrate()
+    challenge = os.urandom(32)
+
+    def failing(connection: Connection) -> None:
+        INSERT.execute(connection, _row(challenge))
+        raise RuntimeError("a bug after a write")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(db.run(failing))
+    # SQLAlchemy's own statements join the driver's transaction and commit with it
+    asyncio.run(db.run(lambda connection: connection.execute(insert(challenges).values(_row(challenge)))))
+    assert db.transact(lambda connection: CONSUME.first(connection, {"c": challenge})) is not None
+    db.dispose()
+
+
+def test_the_version_moves_with_every_change_and_only_then(tmp_path: object) -> None:
+    path = f"{tmp_path}/passgate.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    assert db.version() is None  # no loop connection yet: nothing can be known, read
+    asyncio.run(db.run(lambda connection: None, write=False))
+    first = db.version()
+    assert first is not None and db.version() == first  # reads change nothing
+    asyncio.run(db.run(lambda connection: None, write=False))
+    assert db.version() == first
+    asyncio.run(db.run(lambda connection: INSERT.execute(connection, _row(os.urandom(32)))))
+    second = db.version()
+    assert second != first  # this process's own write
+    other = sqlite3.connect(path, isolation_level=None)  # another process, as far as SQLite can tell
+    other.execute("DELETE FROM challenges")
+    other.close()
+    assert db.version() not in (first, second)
+    db.dispose()
+    assert Database(f"sqlite:///{path}").version() is None
+
+
+def test_postgresql_has_no_version(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one")
+    db = Database(database_url)
+    db.migrate()
+    asyncio.run(db.run(lambda connection: None, write=False))
+    assert db.version() is None
+    db.dispose()
