@@ -26,9 +26,9 @@ from passgate.config.relying_party import check_origin, check_rp_id
 UserVerification = Literal["required", "preferred", "discouraged"]
 DEFAULT_TIMEOUT_MS = 60_000
 MIN_TIMEOUT_MS, MAX_TIMEOUT_MS = 10_000, 600_000
-NIL_TENANT = str(uuid.UUID(int=0))  # the first-party pages' own tenant (RFC 9562 §5.9, the Nil UUID)
+NIL_UUID = str(uuid.UUID(int=0))  # RFC 9562 §5.9; Passgate's own pages use it as their tenant's id
 TOML_NAMES = {"origins": "origins", "rp_id": "rp_id"}  # what the messages call a field, by default
-_KEY_LIKE = ("key", "secret", "token")
+_KEY_NAMES = frozenset({"apikey", "apikeys", "apikeyhash", "apikeyfile", "key", "keys", "secret", "secrets"})
 
 
 class TenantConfig(BaseModel):
@@ -83,7 +83,7 @@ def tenant_id_in_file(text: str) -> str:
             f"the tenant id {text!r} is not a UUID: give each tenant a fixed one (generate it with "
             "`python -c 'import uuid; print(uuid.uuid4())'`), as [passkey_tenants.<uuid>]."
         ) from None
-    if tenant_id == NIL_TENANT:
+    if tenant_id == NIL_UUID:
         raise ValueError(f"the tenant id {text!r} is reserved for Passgate's own pages: choose another UUID.")
     return tenant_id
 
@@ -110,7 +110,7 @@ def describe_error(error: Any, names: dict[str, str]) -> str:
     label, value, context = names.get(field, field), error.get("input"), error.get("ctx") or {}
     kind = error["type"]
     message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden" and any(part in field.lower() for part in _KEY_LIKE):
+    if kind == "extra_forbidden" and field.lower().replace("_", "").replace("-", "") in _KEY_NAMES:
         return (
             f"{field!r}: API keys are never written in the configuration. Create one with "
             "`passgate api-key add --tenant ID` (shown once, stored hashed)."
