@@ -11,7 +11,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from passgate.services import passkey_tenants
+from passgate.services import passkey_tenants, tenant_settings
 from passgate.services.context import Context
 from softkey import SoftAuthenticator
 
@@ -28,7 +28,7 @@ class Tenant:
 def make_tenant(
     ctx: Context, *, rp_id: str = "localhost", origin: str = APP_ORIGIN, **options: Any
 ) -> Tenant:
-    record = passkey_tenants.add_tenant(ctx, name="shop", rp_id=rp_id, origins=[origin], **options)
+    record = tenant_settings.add_tenant(ctx, name="shop", rp_id=rp_id, origins=[origin], **options)
     key = passkey_tenants.add_api_key(ctx, record.tenant_id, "test")
     return Tenant(record.tenant_id, key.secret, origin)
 

@@ -47,6 +47,35 @@ def postgres_url() -> Iterator[str]:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="module")
+def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for SQLite (the data dir's file), else a fresh PostgreSQL database for this test module
+    (created next to the run's `postgres_url`, dropped afterwards), so that tests which age rows in bulk
+    touch nothing else. A test using it runs on both (see `pytest_generate_tests`)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    import psycopg
+
+    run_url: str = request.getfixturevalue("postgres_url")
+    name = f"passgate_module_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(run_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield f"{run_url.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(run_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "module_database_url" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "module_database_url",
+            ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+            indirect=True,
+            scope="module",
+        )
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

@@ -54,22 +54,46 @@ def put(*path: str, value: Any) -> Mutation:
     return mutate
 
 
-def module_app(folder: str, prefix: str = "", **overrides: Any) -> tuple[Any, Any]:
+def module_app(
+    folder: str, prefix: str = "", *, both_databases: bool = False, **overrides: Any
+) -> tuple[Any, Any]:
     """A test module's `<prefix>ctx` and `<prefix>app` fixtures: one database per module (migrating is the
-    slow part); each test compares its own before/after state, so tests do not depend on each other."""
+    slow part); each test compares its own before/after state, so tests do not depend on each other.
+    With `both_databases`, every test of the module runs on SQLite and on PostgreSQL."""
 
-    @pytest.fixture(scope="module", name=f"{prefix}ctx")
-    def context_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-        context = build_context(settings_for(tmp_path_factory.mktemp(folder), **overrides))
+    def build(tmp_path_factory: pytest.TempPathFactory, database_url: str | None) -> Iterator[Context]:
+        database = {"database_url": database_url} if database_url else {}
+        context = build_context(settings_for(tmp_path_factory.mktemp(folder), **database, **overrides))
         yield context
         context.db.dispose()
 
-    @pytest.fixture(scope="module", name=f"{prefix}app")
-    def app_fixture(request: pytest.FixtureRequest) -> Any:
+    def new_app(request: pytest.FixtureRequest) -> Any:
         from passgate.web.app import create_app
 
         context: Context = request.getfixturevalue(f"{prefix}ctx")
         return create_app(context.settings, context)
+
+    if both_databases:  # both fixtures name the database, so each is made once per database
+
+        @pytest.fixture(scope="module", name=f"{prefix}ctx")
+        def context_on_both(
+            tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+        ) -> Iterator[Context]:
+            yield from build(tmp_path_factory, module_database_url)
+
+        @pytest.fixture(scope="module", name=f"{prefix}app")
+        def app_on_both(request: pytest.FixtureRequest, module_database_url: str | None) -> Any:
+            return new_app(request)
+
+        return context_on_both, app_on_both
+
+    @pytest.fixture(scope="module", name=f"{prefix}ctx")
+    def context_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+        yield from build(tmp_path_factory, None)
+
+    @pytest.fixture(scope="module", name=f"{prefix}app")
+    def app_fixture(request: pytest.FixtureRequest) -> Any:
+        return new_app(request)
 
     return context_fixture, app_fixture
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import ssl
 import statistics
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,6 +108,14 @@ def test_bad_configuration_is_refused_with_the_fix(
 
 
 RULES = "PASSGATE_FORWARD_AUTH_RULES"
+TENANTS = "PASSGATE_PASSKEY_TENANTS"
+
+
+def _tenant(**settings: object) -> str:
+    """PASSGATE_PASSKEY_TENANTS declaring one tenant (what a [passkey_tenants.<uuid>] table holds)."""
+    return json.dumps({"5b0e7a3a-8d4e-4b8a-9f3e-1a2b3c4d5e6f": settings})
+
+
 # (what is wrong, environment, the setting or option the message must name). Every one of these must give
 # a sentence from `doctor`, `serve` and `user list`, never a traceback.
 BAD_CONFIGURATIONS: list[tuple[str, dict[str, str], str]] = [
@@ -175,6 +185,30 @@ BAD_CONFIGURATIONS: list[tuple[str, dict[str, str], str]] = [
     ("algorithm", {"PASSGATE_ALGORITHMS": "ES256,RS1"}, "PASSGATE_ALGORITHMS"),
     ("boolean", {"PASSGATE_REGISTRATION_OPEN": "maybe"}, "PASSGATE_REGISTRATION_OPEN"),
     ("config file missing", {"PASSGATE_CONFIG": "/nonexistent/passgate.toml"}, "PASSGATE_CONFIG"),
+    ("tenant id not a uuid", {TENANTS: '{"shop": {"rp_id": "shop.example"}}'}, TENANTS),
+    ("tenant id reserved", {TENANTS: json.dumps({str(uuid.UUID(int=0)): {"rp_id": "a.example"}})}, TENANTS),
+    ("tenant without rp id", {TENANTS: _tenant(name="Shop")}, TENANTS),
+    ("tenant rp id with scheme", {TENANTS: _tenant(rp_id="https://shop.example")}, TENANTS),
+    (
+        "tenant origin outside",
+        {TENANTS: _tenant(rp_id="shop.example", origins=["https://evil.example"])},
+        TENANTS,
+    ),
+    (
+        "tenant http origin",
+        {TENANTS: _tenant(rp_id="shop.example", origins=["http://shop.example"])},
+        TENANTS,
+    ),
+    ("tenant unknown key", {TENANTS: _tenant(rp_id="shop.example", origin="https://shop.example")}, TENANTS),
+    ("tenant api key in the file", {TENANTS: _tenant(rp_id="shop.example", api_key="k" * 88)}, TENANTS),
+    (
+        "tenant user verification",
+        {TENANTS: _tenant(rp_id="shop.example", user_verification="always")},
+        TENANTS,
+    ),
+    ("tenant timeout", {TENANTS: _tenant(rp_id="shop.example", timeout_ms=5)}, TENANTS),
+    ("tenants not a table", {TENANTS: '["shop"]'}, TENANTS),
+    ("tenants json", {TENANTS: '{"shop": '}, TENANTS),
 ]
 
 

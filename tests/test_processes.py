@@ -1,21 +1,32 @@
 """Two real `passgate serve` processes on one PostgreSQL database: a ceremony begun on one finishes on
-the other, and one assertion posted to both at once succeeds exactly once."""
+the other, and one assertion posted to both at once succeeds exactly once — for the first-party API and
+for the passkey API (whose tenant both processes read from the configuration at start-up)."""
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
+from apikit import APP_ORIGIN
+from appkit import make_settings
 from flows import unique_name
+from passgate.services import passkey_tenants
+from passgate.services.context import Context
 from servers import RunningServer, free_port, start_passgate
 from softkey import SoftAuthenticator
 
 pytestmark = pytest.mark.postgres
 SHARED_KEY = "p" * 48
+TENANT = str(uuid.uuid4())  # a passkey-API tenant, declared to both processes
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +41,7 @@ def pair(
         "PASSGATE_SECRET_KEYS": SHARED_KEY,
         "PASSGATE_ORIGINS": f"{origin_a},{origin_b}",
         "PASSGATE_PUBLIC_URL": origin_a,
+        "PASSGATE_PASSKEY_TENANTS": json.dumps({TENANT: {"rp_id": "localhost", "origins": [APP_ORIGIN]}}),
     }
     with (
         start_passgate(tmp_path, env=env, port=port_a, name="a") as server_a,
@@ -97,6 +109,43 @@ def test_one_assertion_posted_to_both_processes_succeeds_once(
             assert sorted(statuses) == [200, 400]
             to_a.cookies.clear()
             to_b.cookies.clear()
+
+
+def test_one_passkey_api_assertion_posted_to_both_processes_succeeds_once(
+    pair: tuple[RunningServer, RunningServer], postgres_url: str, tmp_path: Path
+) -> None:
+    a, b = (f"{server.url}/passkeys/{TENANT}" for server in pair)
+    ctx = Context.build(make_settings(tmp_path, database_url=postgres_url, secret_keys=[SHARED_KEY]))
+    key = {"apikey": passkey_tenants.add_api_key(ctx, TENANT).secret}  # as `passgate api-key add` does
+    ctx.db.dispose()
+    authenticator, user = SoftAuthenticator(), str(uuid.uuid4())
+    with httpx.Client(timeout=10) as to_a, httpx.Client(timeout=10) as to_b:  # a backend, calling both
+        begin = to_a.post(
+            f"{a}/registration/initialize", json={"user_id": user, "username": "ann"}, headers=key
+        )
+        credential = authenticator.create(begin.json(), origin=APP_ORIGIN)
+        assert to_b.post(f"{b}/registration/finalize", json=credential).status_code == 200  # begun on A
+        for _ in range(5):
+            begin = to_a.post(f"{a}/login/initialize")  # discoverable: no key
+            assertion = authenticator.get(begin.json(), origin=APP_ORIGIN)
+            statuses = _post_at_once(
+                assertion, [(to_a, f"{a}/login/finalize"), (to_b, f"{b}/login/finalize")]
+            )
+            assert sorted(statuses) == [200, 401]  # 401 "failed to get session data": the challenge is gone
+        transaction = {"user_id": user, "transaction_id": str(uuid.uuid4()), "transaction_data": {"pay": 5}}
+        begin = to_b.post(f"{b}/transaction/initialize", json=transaction, headers=key)
+        assertion = authenticator.get(begin.json(), origin=APP_ORIGIN)
+        to_a.headers.update(key)
+        to_b.headers.update(key)
+        statuses = _post_at_once(
+            assertion, [(to_a, f"{a}/transaction/finalize"), (to_b, f"{b}/transaction/finalize")]
+        )
+        assert sorted(statuses) == [200, 401]
+        # Either process signs with the tenant's one key, which either process publishes.
+        begin = to_a.post(f"{a}/login/initialize")
+        token = to_b.post(f"{b}/login/finalize", json=authenticator.get(begin.json(), origin=APP_ORIGIN))
+        keys = KeySet.import_key_set(to_a.get(f"{a}/.well-known/jwks.json").json())
+        assert jwt.decode(token.json()["token"], keys, algorithms=["RS256"]).claims["sub"] == user
 
 
 def _post_at_once(body: dict[str, Any], targets: list[tuple[httpx.Client, str]]) -> list[int]:

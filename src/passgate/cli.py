@@ -48,15 +48,22 @@ def _settings(**overrides: object) -> Settings:
 
 def _context(settings: Settings | None = None) -> object:
     from passgate.services.context import Context
+    from passgate.services.tenant_settings import apply_declared
 
     settings = settings or _settings()
     try:
         ctx = Context.build(settings)
         ctx.db.check()
         ctx.db.migrate()
+        applied = apply_declared(ctx)  # the configuration file's passkey-API tenants
     except ConfigError as exc:
         typer.secho(exc.message, fg="red", err=True)
         raise typer.Exit(2) from None
+    for plan in applied:
+        done = "created" if plan.action == "create" else f"updated ({', '.join(plan.changed)})"
+        typer.echo(
+            f"Passkey-API tenant {plan.tenant_id} ({plan.rp_id}) {done} from the configuration.", err=True
+        )
     return ctx
 
 

@@ -45,10 +45,10 @@ def tenant_add(
     api_key: Annotated[bool, typer.Option("--api-key/--no-api-key", help="Also create an API key.")] = True,
 ) -> None:
     """Create a tenant (a UUID id) with its first token-signing key and, by default, an API key."""
-    from passgate.services import passkey_tenants
+    from passgate.services import tenant_settings
 
     tenant = _run(
-        passkey_tenants.add_tenant,
+        tenant_settings.add_tenant,
         name=name,
         rp_id=rp_id,
         rp_name=rp_name,
@@ -63,13 +63,73 @@ def tenant_add(
         api_key_add(tenant.tenant_id, "Initial API key")
 
 
+UPDATE_HELP = (
+    "Change a tenant's settings: only those given (--origin replaces the whole list). Takes effect at "
+    "once, in every process.\n\n"
+    "The RP ID cannot change once the tenant has passkeys: each passkey is scoped to the RP ID it was "
+    "created for, and authenticators offer it for that RP ID only (W3C WebAuthn L3 §5.1.4), so every one "
+    "of them would stop working. Add origins on subdomains of the RP ID instead, or make a new tenant.\n\n"
+    "A tenant declared in the configuration file is changed in the file. The signing key changes with "
+    "`tenant rotate-key`, API keys with `api-key`."
+)
+
+
+@tenant_app.command("update", help=UPDATE_HELP)
+def tenant_update(
+    tenant_id: str,
+    name: Annotated[str | None, typer.Option(help="What the tenant is called.")] = None,
+    rp_id: Annotated[
+        str | None, typer.Option(help="A new RP ID: only while the tenant has no passkeys (see above).")
+    ] = None,
+    origin: Annotated[
+        list[str] | None, typer.Option(help="An allowed origin (repeatable): replaces the whole list.")
+    ] = None,
+    rp_name: Annotated[str | None, typer.Option(help="Shown by authenticators.")] = None,
+    user_verification: Annotated[str | None, typer.Option(help="required, preferred or discouraged.")] = None,
+    timeout_ms: Annotated[int | None, typer.Option(help="Ceremony timeout in milliseconds.")] = None,
+) -> None:
+    from passgate.services import tenant_settings
+
+    given = {
+        "name": name,
+        "rp_id": rp_id,
+        "origins": origin,
+        "rp_name": rp_name,
+        "user_verification": user_verification,
+        "timeout_ms": timeout_ms,
+    }
+    if all(value is None for value in given.values()):
+        options = ", ".join(tenant_settings.OPTION_NAMES.values())
+        typer.secho(f"Nothing to change: give at least one of {options}.", fg="red", err=True)
+        raise typer.Exit(2)
+    changed = _run(tenant_settings.update_tenant, tenant_id, **given)
+    if not changed:
+        typer.echo(f"Tenant {tenant_id} already has these settings: nothing changed.")
+        return
+    typer.echo(f"Tenant {tenant_id} updated:")
+    for setting, (before, after) in changed.items():
+        typer.echo(f"  {setting}: {_shown(before)} → {_shown(after)}")
+
+
+def _shown(value: object) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 @tenant_app.command("list")
 def tenant_list() -> None:
-    """List the tenants: id, RP ID, name."""
+    """List the tenants: id, RP ID, name, and where each is declared (command or configuration file)."""
     from passgate.services import passkey_tenants
 
+    declared = _declared()
     for tenant in _run(passkey_tenants.list_tenants):
-        typer.echo(f"{tenant.tenant_id}\t{tenant.rp_id}\t{tenant.name}")
+        source = "config" if tenant.tenant_id in declared else "command"
+        typer.echo(f"{tenant.tenant_id}\t{tenant.rp_id}\t{tenant.name}\t{source}")
+
+
+def _declared() -> set[str]:
+    from passgate.cli import _settings
+
+    return set(_settings().passkey_tenants)
 
 
 @tenant_app.command("show")
@@ -83,6 +143,8 @@ def tenant_show(tenant_id: str) -> None:
     )
     typer.echo(f"origins: {', '.join(tenant.origins)}\nuser_verification: {tenant.user_verification}")
     typer.echo(f"timeout_ms: {tenant.timeout_ms}\ncreated: {_when(tenant.created_at)}")
+    if tenant.tenant_id in _declared():
+        typer.echo("declared in: the configuration file (change it there)")
     typer.echo(f"API keys ({len(keys)}):")
     for key in keys:
         typer.echo(f"  {key.id}\t{key.name}\t{_when(key.created_at)}")
@@ -95,12 +157,13 @@ def tenant_show(tenant_id: str) -> None:
 def tenant_delete(
     tenant_id: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False
 ) -> None:
-    """Delete a tenant with its users, passkeys, keys and transactions."""
-    from passgate.services import passkey_tenants
+    """Delete a tenant with its users, passkeys, keys and transactions (one declared in the configuration
+    file is removed from the file first)."""
+    from passgate.services import tenant_settings
 
     if not yes:
         typer.confirm(f"Delete tenant {tenant_id} with all its users and passkeys?", abort=True)
-    _run(passkey_tenants.delete_tenant, tenant_id)
+    _run(tenant_settings.delete_tenant, tenant_id)
     typer.echo(f"Tenant {tenant_id} deleted.")
 
 

@@ -9,10 +9,15 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from passgate.config import ENV_PREFIX, Settings, load_settings
 from passgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from passgate.services.passkey_tenants import SealedKeys
+    from passgate.services.tenant_settings import Plan
+    from passgate.store.tenants import TenantRecord
 
 Echo = Callable[[str], object]
 Check = tuple[str, bool, str]
@@ -29,6 +34,8 @@ def _masked(name: str, value: object, settings: Settings | None) -> str:
         )
     if name == "secret_keys":
         return "[set]" if value else ""
+    if name == "passkey_tenants" and isinstance(value, dict):
+        return ", ".join(f"{tenant_id} ({config.rp_id})" for tenant_id, config in value.items())
     if name in SECRET_FIELDS and value:
         from sqlalchemy.engine import make_url
 
@@ -127,6 +134,7 @@ def run_checks(echo: Echo) -> bool:
     ]
     if checks[-1][1]:  # the database answered
         checks.extend(_name_clash_checks(settings))
+        checks.extend(_tenant_checks(settings))
     checks += [_keys_check(settings), _rate_limit_check(settings)]
     ok = True
     echo("Checks:")
@@ -193,6 +201,84 @@ def _name_clash_checks(settings: Settings) -> list[tuple[str, bool, str]]:
     return [
         ("one name, one person", False, f"{detail}: disabled until renamed (passgate user rename ID NEW)")
     ]
+
+
+def _tenant_checks(settings: Settings) -> list[Check]:
+    """The configuration file's passkey-API tenants against the database (what the next start does),
+    and whether the secret keys still open every tenant's token-signing key."""
+    from sqlalchemy import Connection
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from passgate.errors import PassgateError
+    from passgate.services import passkey_tenants, tenant_settings
+    from passgate.store.database import Database
+
+    def work(connection: Connection) -> tuple[list[Plan], SealedKeys]:
+        plans = tenant_settings.plan_declared(connection, settings.passkey_tenants)
+        return plans, passkey_tenants.sealed_keys(connection, _secret_keys(settings))
+
+    database = Database(settings.sqlalchemy_url)
+    try:
+        plans, sealed = database.transact(work, write=False)
+    except (SQLAlchemyError, PassgateError):  # unreachable or not migrated: the database check says so
+        return []
+    finally:
+        database.dispose()
+    checks = [_declared_check(plans)] if plans else []
+    return checks + _sealed_checks(settings, sealed)
+
+
+def _declared_check(plans: list[Plan]) -> Check:
+    label = "passkey-API tenants in the configuration"
+    problems = [plan.problem for plan in plans if plan.problem]
+    if problems:
+        return (label, False, " ".join(problems))
+    pending = [
+        f"{plan.tenant_id} ({plan.rp_id}) "
+        + ("to be created" if plan.action == "create" else f"to be updated ({', '.join(plan.changed)})")
+        for plan in plans
+        if plan.action != "keep"
+    ]
+    if pending:
+        return (label, True, "applied at the next start (or any passgate command): " + "; ".join(pending))
+    return (label, True, f"{len(plans)} declared, all as stored")
+
+
+def _sealed_checks(settings: Settings, sealed: SealedKeys) -> list[Check]:
+    """A tenant whose signing key no configured secret key opens cannot issue tokens: name each, and
+    the two fixes."""
+    label = "passkey-API token-signing keys"
+    where = "PASSGATE_SECRET_KEYS" if settings.secret_keys else str(settings.secret_keys_file)
+    rotate = "`passgate tenant rotate-key ID`"
+    if sealed.lost:
+        lost = (
+            f"{_tenants(sealed.lost)}: the signing key was sealed with a secret key that is no longer in "
+            f"{where}, so these tenants cannot issue tokens (every finalize fails). Put that secret key "
+            f"back in {where} (anywhere in the list), or give each a new signing key with {rotate} "
+            "(backends find it in the JWKS by its kid)."
+        )
+        return [(label, False, lost)]
+    if sealed.aging:
+        aging = (
+            f"{_tenants(sealed.aging)}: sealed with an older secret key of {where}. Before you retire that "
+            f"key, run {rotate} for each, or they cannot issue tokens."
+        )
+        return [(label, True, aging)]
+    return []
+
+
+def _tenants(tenants: list[TenantRecord]) -> str:
+    return ", ".join(f"tenant {tenant.tenant_id} ({tenant.name}, {tenant.rp_id})" for tenant in tenants)
+
+
+def _secret_keys(settings: Settings) -> list[bytes]:
+    """The secret keys as the server reads them, without creating the key file when it is missing."""
+    if not settings.secret_keys and not settings.secret_keys_file.exists():
+        return []
+    try:
+        return settings.signing_keys()
+    except ConfigError:  # an empty key file: the signing keys check says so
+        return []
 
 
 def _rate_limit_check(settings: Settings) -> Check:

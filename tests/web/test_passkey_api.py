@@ -20,7 +20,7 @@ from passgate.services.context import Context
 from seckit import audit_kinds, challenge_stored, credential_row, module_app
 from softkey import SoftAuthenticator, b64url_decode
 
-ctx, app = module_app("passkeyapi")
+ctx, app = module_app("passkeyapi", both_databases=True)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from passgate.services.context import Context
 from seckit import credential_row, module_app
 from softkey import SoftAuthenticator, b64url_decode
 
-ctx, app = module_app("passkeyapi_isolation")
+ctx, app = module_app("passkeyapi_isolation", both_databases=True)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,6 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import Connection
 
 from passgate.ceremony.policy import RelyingParty, UserVerification
-from passgate.config import _check_origin
 from passgate.errors import (
     ApiKeyInvalid,
     BadRequest,
@@ -53,7 +52,6 @@ JWKS_MAX_AGE = 600  # seconds a client may cache the JWKS (Cache-Control)
 CLOCK_SKEW = 60
 KEY_BITS = (2048, 3072, 4096)
 DEFAULT_KEY_BITS = 2048
-USER_VERIFICATION = ("required", "preferred", "discouraged")
 _SEALING_INFO = b"passgate passkey-api token-signing key v1"
 
 
@@ -171,16 +169,50 @@ def _seal(ctx: Context, kid: str, pem: bytes) -> bytes:
 
 
 def _unseal(ctx: Context, key: TokenKeyRecord) -> bytes:
+    opened = _open_sealed(ctx.keys, key)
+    if opened is None:
+        raise ConfigError(
+            f"The passkey-API signing key {key.kid} of tenant {key.tenant_id} was sealed with a secret key "
+            "that is no longer in PASSGATE_SECRET_KEYS: add that key back, or run `passgate tenant "
+            "rotate-key`."
+        )
+    return opened[1]
+
+
+def _open_sealed(secrets: list[bytes], key: TokenKeyRecord) -> tuple[int, bytes] | None:
+    """(index of the secret key that opens it, the private key PEM), or None when none does. Sealed
+    with the first key of its day: any key still listed may open it."""
     nonce, sealed = key.sealed_private_key[:12], key.sealed_private_key[12:]
-    for secret in ctx.keys:  # sealed with the first key of its day: any listed key may open it
+    for index, secret in enumerate(secrets):
         try:
-            return _sealer(secret).decrypt(nonce, sealed, key.kid.encode())
+            return index, _sealer(secret).decrypt(nonce, sealed, key.kid.encode())
         except InvalidTag:
             continue
-    raise ConfigError(
-        f"The passkey-API signing key {key.kid} of tenant {key.tenant_id} was sealed with a secret key that "
-        "is no longer in PASSGATE_SECRET_KEYS: add that key back, or run `passgate tenant rotate-key`."
-    )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedKeys:
+    """Which tenants' signing keys the configured secret keys open: `lost` (none does: the tenant
+    cannot issue tokens) and `aging` (only a secret key other than the first: retiring it loses them)."""
+
+    lost: list[TenantRecord]
+    aging: list[TenantRecord]
+
+
+def sealed_keys(connection: Connection, secrets: list[bytes]) -> SealedKeys:
+    """Try every tenant's signing key (the newest: older ones only verify, through their public key)."""
+    lost, aging = [], []
+    for tenant in store.list_all(connection):
+        key = store.signing_key(connection, tenant.tenant_id)
+        if key is None:
+            continue
+        opened = _open_sealed(secrets, key)
+        if opened is None:
+            lost.append(tenant)
+        elif opened[0] > 0:
+            aging.append(tenant)
+    return SealedKeys(lost=lost, aging=aging)
 
 
 def new_token_key(ctx: Context, tenant_id: str, bits: int = DEFAULT_KEY_BITS) -> TokenKeyRecord:
@@ -229,63 +261,6 @@ class NewApiKey:
     secret: str  # shown once, never stored
 
 
-def _validated(
-    rp_id: str, origins: list[str], user_verification: str, timeout_ms: int
-) -> tuple[str, list[str]]:
-    rp_id = rp_id.strip().lower()
-    if not rp_id or "/" in rp_id or ":" in rp_id:
-        raise BadRequest(f"The RP ID must be a bare domain such as 'example.com', not {rp_id!r}.")
-    origins = [origin.strip().rstrip("/") for origin in origins if origin.strip()] or [
-        f"https://{rp_id}" if rp_id != "localhost" else "http://localhost"
-    ]
-    for origin in origins:
-        try:
-            _check_origin(origin, rp_id)
-        except ValueError as exc:
-            message = str(exc).replace("PASSGATE_RP_ID", "the tenant's RP ID")
-            message = message.replace("PASSGATE_ORIGINS", "--origin")
-            raise BadRequest(message) from None
-    if user_verification not in USER_VERIFICATION:
-        raise BadRequest(f"User verification must be one of {', '.join(USER_VERIFICATION)}.")
-    if not 10_000 <= timeout_ms <= 600_000:
-        raise BadRequest("The ceremony timeout must be between 10000 and 600000 ms.")
-    return rp_id, origins
-
-
-def add_tenant(
-    ctx: Context,
-    *,
-    name: str,
-    rp_id: str,
-    rp_name: str = "",
-    origins: list[str],
-    user_verification: str = "required",
-    timeout_ms: int = 60_000,
-    key_bits: int = DEFAULT_KEY_BITS,
-) -> TenantRecord:
-    """A new tenant with its first token-signing key (no API key yet: `add_api_key`)."""
-    rp_id, origins = _validated(rp_id, origins, user_verification, timeout_ms)
-    tenant = TenantRecord(
-        tenant_id=str(uuid.uuid4()),
-        name=name.strip() or rp_id,
-        created_at=now(),
-        rp_id=rp_id,
-        rp_name=rp_name.strip() or name.strip() or rp_id,
-        origins=origins,
-        user_verification=user_verification,
-        timeout_ms=timeout_ms,
-    )
-    key = new_token_key(ctx, tenant.tenant_id, key_bits)
-
-    def work(connection: Connection) -> None:
-        store.create(connection, tenant)
-        store.add_token_key(connection, key)
-        _audit(connection, tenant.tenant_id, "tenant_added", rp_id=rp_id)
-
-    ctx.db.transact(work)
-    return tenant
-
-
 def list_tenants(ctx: Context) -> list[TenantRecord]:
     return ctx.db.transact(store.list_all, write=False)
 
@@ -299,17 +274,6 @@ def show_tenant(ctx: Context, tenant_id: str) -> tuple[TenantRecord, list[Any], 
         return tenant, list(store.api_keys_of(connection, tid)), store.token_keys_of(connection, tid)
 
     return ctx.db.transact(work, write=False)
-
-
-def delete_tenant(ctx: Context, tenant_id: str) -> None:
-    tid = tenant_id_of(tenant_id)
-
-    def work(connection: Connection) -> None:
-        if not store.remove(connection, tid):
-            raise TenantNotFound()
-        _audit(connection, tid, "tenant_deleted")
-
-    ctx.db.transact(work)
 
 
 def add_api_key(ctx: Context, tenant_id: str, name: str = "") -> NewApiKey:
@@ -326,7 +290,7 @@ def add_api_key(ctx: Context, tenant_id: str, name: str = "") -> NewApiKey:
             secret_hash=api_key_hash(secret),
             at=now(),
         )
-        _audit(connection, tid, "api_key_added", key_id=key_id)
+        audit_tenant(connection, tid, "api_key_added", key_id=key_id)
         return key_id
 
     return NewApiKey(id=ctx.db.transact(work), secret=secret)
@@ -344,7 +308,7 @@ def revoke_api_key(ctx: Context, tenant_id: str, key_id: str) -> None:
         open_tenant(connection, tid, None, key_required=False)
         if not store.revoke_api_key(connection, tid, key_id.strip()):
             raise NotFound("No such API key in this tenant.", code="api_key_not_found")
-        _audit(connection, tid, "api_key_revoked", key_id=key_id.strip())
+        audit_tenant(connection, tid, "api_key_revoked", key_id=key_id.strip())
 
     ctx.db.transact(work)
 
@@ -358,11 +322,14 @@ def rotate_token_key(ctx: Context, tenant_id: str, bits: int = DEFAULT_KEY_BITS)
         open_tenant(connection, tid, None, key_required=False)
         store.add_token_key(connection, key)
         store.remove_token_keys(connection, published_keys(store.token_keys_of(connection, tid), now())[1])
-        _audit(connection, tid, "token_key_rotated", kid=key.kid)
+        audit_tenant(connection, tid, "token_key_rotated", kid=key.kid)
 
     ctx.db.transact(work)
     return key
 
 
-def _audit(connection: Connection, tenant_id: str, kind: str, **detail: Any) -> None:
-    audit.record(connection, tenant_id=tenant_id, user_id=None, kind=kind, at=now(), by="admin", **detail)
+def audit_tenant(
+    connection: Connection, tenant_id: str, kind: str, *, by: str = "admin", **detail: Any
+) -> None:
+    """`by`: `admin` (a command) or `config` (the configuration file, applied at start-up)."""
+    audit.record(connection, tenant_id=tenant_id, user_id=None, kind=kind, at=now(), by=by, **detail)

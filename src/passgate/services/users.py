@@ -19,6 +19,7 @@ from passgate.services.registration import USER_HANDLE_BYTES
 from passgate.services.sessions import Current
 from passgate.store import audit, credentials, users
 from passgate.store.database import now
+from passgate.store.models import BUILTIN_TENANT
 from passgate.store.records import UserRecord
 
 
@@ -185,10 +186,12 @@ class Clash:
 def clashes(connection: Connection) -> list[Clash] | None:
     """Accounts whose stored key is not the key of their name: left by the 0004 migration when two
     existing names became one (the later account is disabled until renamed), or by newer Unicode data.
-    None when the schema has no keys yet (`passgate doctor` before `migrate`)."""
+    None when the schema has no keys yet (`passgate doctor` before `migrate`). Only people's names
+    are compared: a passkey-API tenant's users are the backends' own ids, matched exactly."""
     rows = users.names_and_keys(connection)
     if rows is None:
         return None
+    rows = [row for row in rows if row[1] == BUILTIN_TENANT]
     holders = {(tenant, key): name for _id, tenant, name, key in rows}
     found = []
     for user_id, tenant, name, key in rows:

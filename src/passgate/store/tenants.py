@@ -88,6 +88,27 @@ def create(connection: Connection, record: TenantRecord) -> None:
     )
 
 
+def update_settings(connection: Connection, record: TenantRecord) -> None:
+    """Write a tenant's name, relying party and policy (its id and creation time never change)."""
+    connection.execute(update(tenants).where(tenants.c.id == record.tenant_id).values(name=record.name))
+    connection.execute(
+        update(passkey_tenants)
+        .where(passkey_tenants.c.tenant_id == record.tenant_id)
+        .values(
+            rp_id=record.rp_id,
+            rp_name=record.rp_name,
+            origins=record.origins,
+            user_verification=record.user_verification,
+            timeout_ms=record.timeout_ms,
+        )
+    )
+
+
+def credential_count(connection: Connection, tenant_id: str) -> int:
+    statement = select(func.count()).select_from(credentials).where(credentials.c.tenant_id == tenant_id)
+    return int(connection.execute(statement).scalar_one())
+
+
 def get(connection: Connection, tenant_id: str) -> TenantRecord | None:
     row = connection.execute(_ONE_TENANT, {"tid": tenant_id}).first()
     return TenantRecord(**row._mapping) if row else None

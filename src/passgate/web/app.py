@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from passgate.config import Settings
 from passgate.errors import PassgateError, PayloadTooLarge, ServiceUnavailable
-from passgate.services import maintenance, revocation
+from passgate.services import maintenance, revocation, tenant_settings
 from passgate.services.context import Context
 from passgate.web.cookies import SessionCookie
 from passgate.web.errors import describe_validation, error_response, unexpected_response
@@ -75,6 +75,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(context.db.check)
         await anyio.to_thread.run_sync(context.db.migrate)
+        await anyio.to_thread.run_sync(tenant_settings.apply_declared, context)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_sweep_forever, context)
             tasks.start_soon(revocation.follow, context, app.state.forward_auth.gate.memory)

@@ -26,6 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from passgate.config.relying_party import check_origin, check_rp_id, origin_of
+from passgate.config.tenants import TenantConfig, check_tenant_ids, describe_error
 from passgate.errors import ConfigError
 from passgate.gate_config import GateRule, check_cookie_domain, check_return_host, check_rule_names
 from passgate.oidc.clients import ClientConfig, check_client_ids
@@ -128,6 +130,7 @@ class Settings(BaseSettings):
     oidc_code_ttl: int = Field(default=60, ge=10, le=600)
     oidc_access_token_ttl: int = Field(default=600, ge=60, le=86400)
     oidc_refresh_token_ttl: int = Field(default=30 * 86400, ge=3600)
+    passkey_tenants: dict[str, TenantConfig] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -159,15 +162,7 @@ class Settings(BaseSettings):
     @field_validator("rp_id")
     @classmethod
     def _rp_id(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not value or "/" in value or ":" in value:
-            raise ValueError(
-                f"PASSGATE_RP_ID must be a bare domain such as 'example.com' (no scheme, port or path), "
-                f"not {value!r}."
-            )
-        if _is_ip(value):
-            raise ValueError("PASSGATE_RP_ID cannot be an IP address: browsers refuse it. Use a domain name.")
-        return value
+        return check_rp_id(value)
 
     @field_validator("rate_limit")
     @classmethod
@@ -252,6 +247,11 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("passkey_tenants")
+    @classmethod
+    def _passkey_tenants(cls, value: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        return check_tenant_ids(value)
+
     @field_validator("return_hosts")
     @classmethod
     def _return_hosts(cls, value: list[str]) -> list[str]:
@@ -263,12 +263,12 @@ class Settings(BaseSettings):
             self.origins = [f"http://localhost:{self.port}"]
         self.origins = [origin.rstrip("/") for origin in self.origins]
         for origin in self.origins:
-            _check_origin(origin, self.rp_id, "PASSGATE_ORIGINS")
+            check_origin(origin, self.rp_id)
         if not self.public_url:
             self.public_url = self.origins[0]
         self.public_url = self.public_url.rstrip("/")
         _check_public_url(self.public_url)
-        _check_origin(_origin_of(self.public_url), self.rp_id, "PASSGATE_PUBLIC_URL")
+        check_origin(origin_of(self.public_url), self.rp_id, field="PASSGATE_PUBLIC_URL")
         if not self.algorithms:
             raise ValueError("PASSGATE_ALGORITHMS is empty: list at least ES256.")
         if self.session_idle_timeout > self.session_max_age:
@@ -349,48 +349,12 @@ def read_or_create_key_file(path: Path) -> list[str]:
     return keys
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def _check_public_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(
             f"PASSGATE_PUBLIC_URL {url!r} must be the address people open, such as https://login.example.com "
             "(http:// or https://, a host, no query)."
-        )
-
-
-def _check_origin(origin: str, rp_id: str, setting: str = "PASSGATE_ORIGINS") -> None:
-    parts = urlsplit(origin)
-    try:
-        host, _port = (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        raise ValueError(f"{setting}: {origin!r} has a port that is not a number from 1 to 65535.") from None
-    if parts.scheme not in ("http", "https") or not host or parts.path or parts.query or parts.username:
-        raise ValueError(
-            f"{setting}: {origin!r} must look like https://host[:port], with no path "
-            "(for example https://login.example.com)."
-        )
-    if host != rp_id and not host.endswith("." + rp_id):
-        raise ValueError(
-            f"{setting}: {origin!r} does not belong to PASSGATE_RP_ID {rp_id!r}: its host must be {rp_id!r} "
-            f"or a subdomain of it. Set PASSGATE_RP_ID to the site's domain or fix {setting}."
-        )
-    if parts.scheme == "http" and host != "localhost" and not host.endswith(".localhost"):
-        raise ValueError(
-            f"{setting}: {origin!r} uses http://, which browsers allow for passkeys only on localhost. "
-            "Serve it over https:// (see `passgate cert` for a local certificate)."
         )
 
 
@@ -430,6 +394,9 @@ def _describe_error(error: Any) -> str:
         return message
     kind, context = error["type"], error.get("ctx") or {}
     value = error.get("input")
+    if location[0] == "passkey_tenants" and len(location) > 1:
+        inner = {**error, "loc": tuple(error["loc"][2:])}
+        return f"{name}: the tenant {location[1]!r}: {describe_error(inner, {})}"
     if location[0] == "forward_auth_rules" and len(location) > 1:
         rule = f"{name}: the rule {location[1]!r}"
         if kind == "extra_forbidden" and len(location) > 2:
@@ -444,7 +411,10 @@ def _describe_error(error: Any) -> str:
         "literal_error": f"{name} must be one of {context.get('expected')}, not {value!r}.",
         "json_invalid": f"{name} is not valid JSON ({context.get('error', message)}).",
         "dict_type": (
-            f'{name} must be a JSON object of named rules, such as {{"admins": {{"groups": ["admins"]}}}}.'
+            f"{name} must be a table of tenants by id, such as [passkey_tenants.<uuid>] in the TOML file."
+            if location[0] == "passkey_tenants"
+            else f"{name} must be a JSON object of named rules, such as "
+            '{"admins": {"groups": ["admins"]}}.'
         ),
     }
     if kind in friendly:
