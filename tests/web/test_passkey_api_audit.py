@@ -131,6 +131,18 @@ async def test_failures_are_recorded_with_their_error(backend: Backend) -> None:
     assert failed_transaction["actor_user_id"] == "nobody" and failed_transaction["transaction_id"] == "t"
 
 
+async def test_a_failed_discoverable_login_names_the_credentials_owner(backend: Backend) -> None:
+    user = uid()
+    await backend.claims(await backend.register(user))
+    for mangle in ({"tamper_signature": True}, {"raw_id_override": "!!"}):
+        begin = await backend.post("/login/initialize")
+        bad = backend.authenticator.get(begin.json(), origin=backend.tenant.origin, **mangle)
+        problem(await backend.post("/login/finalize", bad), 401, "failed to validate assertion")
+    unreadable, forged = await logs(backend, type="webauthn_authentication_final_failed")
+    assert forged["actor_user_id"] == user  # the account someone tried to sign in to
+    assert "actor_user_id" not in unreadable  # a rawId no one can read names no one
+
+
 async def test_a_sign_count_regression_is_in_the_log(backend: Backend) -> None:
     user = uid()
     cred = (await backend.claims(await backend.register(user)))["cred"]

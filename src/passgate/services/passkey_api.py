@@ -552,7 +552,7 @@ def _finish(
     ):
         registering = purpose in ("api_register", "api_mfa_register")
         outcome = (AttestationFailed if registering else AssertionFailed)(detail=outcome.detail)
-    _audit_final(connection, tctx, caller, purpose, consumed[0], outcome)
+    _audit_final(connection, tctx, caller, purpose, consumed[0], credential, outcome)
     return outcome
 
 
@@ -562,14 +562,14 @@ def _audit_final(
     caller: Caller,
     purpose: Purpose,
     record: ChallengeRecord,
+    credential: dict[str, Any],
     outcome: _Finished | PassgateError,
 ) -> None:
     event = EVENTS[purpose]
     transaction_id = record.state.get("transaction_id")
     detail = {"transaction_id": str(transaction_id)} if transaction_id is not None else {}
     if isinstance(outcome, PassgateError):
-        # the ceremony's user: a registration's, a named login's (a discoverable one has none yet)
-        actor = record.state.get("user_id") or record.state.get("actor")
+        actor = _failed_actor(connection, tctx, record, credential)
         kind, error = f"{event}_final_failed", outcome.message
         passkey_audit.record(connection, tctx.tenant_id, caller, kind, actor=actor, error=error, **detail)
         return
@@ -577,6 +577,23 @@ def _audit_final(
     passkey_audit.record(
         connection, tctx.tenant_id, caller, f"{event}_final_succeeded", actor=actor, **detail
     )
+
+
+def _failed_actor(
+    connection: Connection, tctx: Context, record: ChallengeRecord, credential: dict[str, Any]
+) -> str | None:
+    """Whom a failed finish concerned: the ceremony's user (a registration's, a named login's), else
+    the owner of the credential presented, when this tenant knows it (a discoverable login's)."""
+    named = record.state.get("user_id") or record.state.get("actor")
+    if named is not None:
+        return str(named)
+    if record.purpose == "api_register" or record.purpose == "api_mfa_register":
+        return None
+    try:
+        found = store.credential_in_tenant(connection, tctx.tenant_id, credential_id_of(credential))
+    except BadRequest:  # no readable rawId: no one in particular
+        return None
+    return found[1] if found is not None else None
 
 
 def _require_credential_shape(credential: dict[str, Any], unreadable: type[PassgateError]) -> None:
