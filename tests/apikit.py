@@ -78,6 +78,21 @@ class Backend:
         credential = self.authenticator.get(begin.json(), origin=self.tenant.origin, **knobs)
         return await self.post("/login/finalize", credential, key=False)
 
+    async def mfa_register(self, user_id: str, username: str = "", **knobs: Any) -> httpx.Response:
+        """A second factor (a security key, `is_mfa`) for the user, through the MFA routes."""
+        begin = await self.post(
+            "/mfa/registration/initialize", {"user_id": user_id, "username": username or user_id}
+        )
+        assert begin.status_code == 200, begin.text
+        credential = self.authenticator.create(begin.json(), origin=self.tenant.origin, **knobs)
+        return await self.post("/mfa/registration/finalize", credential)
+
+    async def mfa_login(self, user_id: str, **knobs: Any) -> httpx.Response:
+        begin = await self.post("/mfa/login/initialize", {"user_id": user_id})
+        assert begin.status_code == 200, begin.text
+        credential = self.authenticator.get(begin.json(), origin=self.tenant.origin, **knobs)
+        return await self.post("/mfa/login/finalize", credential)
+
     async def claims(self, response: httpx.Response) -> dict[str, Any]:
         """The finalize token's claims, verified through the tenant's JWKS (as a backend should)."""
         assert response.status_code == 200, response.text

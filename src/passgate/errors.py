@@ -39,6 +39,17 @@ class PassgateError(Exception):
     def to_json(self) -> dict[str, str]:
         return {"error": self.message, "code": self.code}
 
+    def to_problem(self) -> dict[str, str | int]:
+        """The passkey API's shape (Hanko's): `details` is the public part only; an internal error has
+        none, as Hanko's has not."""
+        if self.status >= 500:
+            return {"title": "Internal Server Error", "status": 500}
+        return {
+            "title": self.message,
+            "details": str(getattr(self, "public_details", "")),
+            "status": self.status,
+        }
+
 
 class ConfigError(PassgateError):
     code = "config_error"
@@ -150,6 +161,15 @@ class RequestInvalid(BadRequest):
         self.public_details = public_details
 
 
+class AuditLogsInvalid(BadRequest):
+    code = "invalid_query"
+    message = "unable to list audit logs"
+
+    def __init__(self, public_details: str):
+        super().__init__(detail=public_details)
+        self.public_details = public_details
+
+
 class RequestUnreadable(BadRequest):
     code = "invalid_json"
     message = "unable to process request"
@@ -163,6 +183,19 @@ class UserNotFound(NotFound):
 class NoCredentials(BadRequest):
     code = "no_credentials"
     message = "user has no suitable credentials for this operation"
+
+
+class MfaCredentialRefused(BadRequest):
+    """An MFA credential (registered through `mfa/registration`) used for a passkey login or a
+    transaction: it proves possession only. Refused after its assertion verified, so that the answer
+    tells nothing to whoever does not hold the authenticator."""
+
+    code = "mfa_credential_refused"
+    message = "MFA credentials are not usable for normal login"
+
+
+class MfaCredentialRefusedForTransaction(MfaCredentialRefused):
+    message = "MFA credentials are not usable for transactions"
 
 
 class TransactionExists(Conflict):

@@ -12,6 +12,11 @@ const steps = {
   "login.initialize": () => passkeys.login.initialize(),
   "login.finalize": () => passkeys.login.finalize(arg),
   "user.credentials": () => passkeys.user(arg).credentials(),
+  // MFA: the argument names the user ({userId, ...}); finalize takes {userId, credential}
+  "mfa.registration.initialize": () => passkeys.user(arg.userId).mfa.registration.initialize(arg),
+  "mfa.registration.finalize": () => passkeys.user(arg.userId).mfa.registration.finalize(arg.credential),
+  "mfa.login.initialize": () => passkeys.user(arg.userId).mfa.login.initialize(),
+  "mfa.login.finalize": () => passkeys.user(arg.userId).mfa.login.finalize(arg.credential),
   "credential.remove": () => passkeys.credential(arg).remove(),
   "jwks": () => passkeys.jwks(),
 };

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from passgate.client import (
     ApiError,
     ApiUnavailable,
     AsyncPasskeyClient,
+    AuditLog,
     PasskeyClient,
     TokenInvalid,
 )
@@ -105,6 +107,79 @@ async def test_async_client_runs_the_ceremonies(remote_tenant: RemoteTenant) -> 
         await client.delete_credential(only.id)
         assert (await client.list_credentials(user)).total == 0
         assert (await client.jwks())["keys"]
+
+
+def test_sync_client_runs_mfa_and_reads_the_audit_log(remote_tenant: RemoteTenant) -> None:
+    tenant = add_tenant(remote_tenant.server)  # a log of its own: tenant_added, api_key_added
+    laptop, security_key, user = SoftAuthenticator(), SoftAuthenticator(), str(uuid.uuid4())
+    time.sleep(0.01)  # times are kept to the microsecond: everything below happens after `started`
+    started = datetime.now(UTC)
+    with sync_client(tenant) as client:
+        passkey = client.registration_finalize(
+            laptop.create(client.registration_initialize(user, "ann"), origin=BROWSER_ORIGIN)
+        )
+        options = client.mfa_registration_initialize(user, "ann", display_name="Ann")
+        assert options["publicKey"]["authenticatorSelection"]["residentKey"] == "discouraged"
+        registered = client.verify_token(
+            client.mfa_registration_finalize(security_key.create(options, origin=BROWSER_ORIGIN))
+        )
+        options = client.mfa_login_initialize(user)
+        assert len(options["publicKey"]["allowCredentials"]) == 2
+        assertion = security_key.get(options, origin=BROWSER_ORIGIN, user_handle=None, uv=False)
+        claims = client.verify_token(client.mfa_login_finalize(assertion))
+        assert (claims.subject, claims.credential_id, claims.user_verified) == (
+            user,
+            registered.credential_id,
+            False,
+        )
+        with pytest.raises(TokenInvalid, match="did not verify the user"):
+            client.verify_token(client.mfa_login_finalize(_mfa(client, security_key, user)), require_uv=True)
+        assert client.get_credential(registered.credential_id).is_mfa
+        assert not client.get_credential(client.verify_token(passkey).credential_id).is_mfa
+        with pytest.raises(ApiError) as refused:  # an MFA credential is no passkey
+            login = client.login_initialize()
+            client.login_finalize(security_key.get(login, origin=BROWSER_ORIGIN))
+        assert (refused.value.status, refused.value.title) == (
+            400,
+            "MFA credentials are not usable for normal login",
+        )
+
+        page = client.list_audit_logs(
+            per_page=3, start_time=started, types=["mfa_authentication_final_succeeded"]
+        )
+        assert page.total == 2 and page.pages == {"first": 1, "last": 1}
+        event = page.items[0]
+        assert isinstance(event, AuditLog) and event.type == "mfa_authentication_final_succeeded"
+        assert event.actor_user_id == user and event.tenant_id == tenant.id and event.meta_source_ip
+        everything = client.list_audit_logs(per_page=2, q=user)
+        assert everything.total > 2 and everything.pages["next"] == 2 and len(everything.items) == 2
+        failed = client.list_audit_logs(types=["webauthn_authentication_final_failed"], actor_user_id=user)
+        assert [item.error for item in failed.items] == ["MFA credentials are not usable for normal login"]
+        assert client.list_audit_logs(end_time=started).total == 2  # tenant_added, api_key_added
+        with pytest.raises(ApiError) as bad:
+            client.list_audit_logs(start_time="yesterday")
+        assert (bad.value.status, bad.value.title) == (400, "unable to list audit logs")
+
+
+def _mfa(client: PasskeyClient, key: SoftAuthenticator, user: str) -> dict[str, object]:
+    return key.get(client.mfa_login_initialize(user), origin=BROWSER_ORIGIN, uv=False)
+
+
+async def test_async_client_runs_mfa_and_reads_the_audit_log(remote_tenant: RemoteTenant) -> None:
+    security_key, user = SoftAuthenticator(), str(uuid.uuid4())
+    async with AsyncPasskeyClient(
+        remote_tenant.base_url, remote_tenant.id, remote_tenant.api_key, audience="localhost"
+    ) as client:
+        options = await client.mfa_registration_initialize(user, "bob")
+        token = await client.mfa_registration_finalize(security_key.create(options, origin=BROWSER_ORIGIN))
+        cred = (await client.verify_token(token)).credential_id
+        assertion = security_key.get(await client.mfa_login_initialize(user), origin=BROWSER_ORIGIN)
+        claims = await client.verify_token(await client.mfa_login_finalize(assertion))
+        assert (claims.subject, claims.credential_id) == (user, cred)
+        page = await client.list_audit_logs(actor_user_id=user, types=("mfa_registration_final_succeeded",))
+        assert [item.actor_user_id for item in page.items] == [user] and page.total == 1
+        with pytest.raises(ApiError, match="404 user not found"):
+            await client.mfa_login_initialize(str(uuid.uuid4()))
 
 
 def test_errors_carry_the_apis_title_details_and_status(remote_tenant: RemoteTenant) -> None:

@@ -1,6 +1,7 @@
 """`@teamhanko/passkeys-sdk` (npm), pointed at `passgate serve` with only its base URL changed, registers
-and signs in a user, lists and removes the credential and reads the JWKS; the token it gets verifies
-through `passgate.client`. The test plays the browser with the software authenticator."""
+and signs in a user, registers and checks a second factor (MFA), lists and removes the credentials and
+reads the JWKS; the tokens it gets verify through `passgate.client`. The test plays the browser with the
+software authenticator."""
 
 from __future__ import annotations
 
@@ -34,14 +35,26 @@ def node() -> str:
     pytest.skip(message)
 
 
-def sdk(node: str, tenant: RemoteTenant, step: str, argument: Any = None) -> Any:
+def run(node: str, tenant: RemoteTenant, step: str, argument: Any = None) -> dict[str, Any]:
+    """One SDK call in Node: `{"ok": result}` or `{"error": message}`."""
     args = [node, str(DRIVER), str(SDK), tenant.base_url, tenant.id, tenant.api_key, step]
     if argument is not None:
         args.append(json.dumps(argument))
     done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=True)
-    answer = json.loads(done.stdout)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def sdk(node: str, tenant: RemoteTenant, step: str, argument: Any = None) -> Any:
+    answer = run(node, tenant, step, argument)
     assert "ok" in answer, answer
     return answer["ok"]
+
+
+def sdk_error(node: str, tenant: RemoteTenant, step: str, argument: Any) -> str:
+    answer = run(node, tenant, step, argument)
+    assert "error" in answer, answer
+    return str(answer["error"])
 
 
 def test_hanko_js_sdk_registers_and_signs_in(node: str, remote_tenant: RemoteTenant) -> None:
@@ -64,3 +77,33 @@ def test_hanko_js_sdk_registers_and_signs_in(node: str, remote_tenant: RemoteTen
     assert sdk(node, remote_tenant, "user.credentials", user) == []
     keys = sdk(node, remote_tenant, "jwks")["keys"]
     assert keys and all(key["kty"] == "RSA" and key["alg"] == "RS256" for key in keys)
+
+
+def test_hanko_js_sdk_runs_mfa(node: str, remote_tenant: RemoteTenant) -> None:
+    user, laptop, security_key = str(uuid.uuid4()), SoftAuthenticator(), SoftAuthenticator()
+    options = sdk(node, remote_tenant, "registration.initialize", {"userId": user, "username": "ann"})
+    sdk(node, remote_tenant, "registration.finalize", laptop.create(options, origin=BROWSER_ORIGIN))
+    options = sdk(node, remote_tenant, "mfa.registration.initialize", {"userId": user, "username": "ann"})
+    selection = options["publicKey"]["authenticatorSelection"]
+    assert selection["authenticatorAttachment"] == "cross-platform"
+    assert selection["residentKey"] == "discouraged" and selection["userVerification"] == "preferred"
+    created = security_key.create(options, origin=BROWSER_ORIGIN)
+    registered = sdk(
+        node, remote_tenant, "mfa.registration.finalize", {"userId": user, "credential": created}
+    )
+    options = sdk(node, remote_tenant, "mfa.login.initialize", {"userId": user})
+    assert len(options["publicKey"]["allowCredentials"]) == 2  # the passkey and the security key
+    signed = security_key.get(options, origin=BROWSER_ORIGIN, user_handle=None, uv=False)
+    checked = sdk(node, remote_tenant, "mfa.login.finalize", {"userId": user, "credential": signed})
+    with PasskeyClient(remote_tenant.base_url, remote_tenant.id, remote_tenant.api_key) as client:
+        mfa_cred = client.verify_token(registered["token"]).credential_id
+        claims = client.verify_token(checked["token"])
+    assert (claims.subject, claims.credential_id, claims.user_verified) == (user, mfa_cred, False)
+    listed = {item["id"]: item["is_mfa"] for item in sdk(node, remote_tenant, "user.credentials", user)}
+    assert listed[mfa_cred] is True and list(listed.values()).count(False) == 1
+    # the SDK surfaces the API's refusal as its PasskeyError, with the contract's body
+    options = sdk(node, remote_tenant, "login.initialize")
+    refused = sdk_error(
+        node, remote_tenant, "login.finalize", security_key.get(options, origin=BROWSER_ORIGIN)
+    )
+    assert "MFA credentials are not usable for normal login" in refused and '"status":400' in refused

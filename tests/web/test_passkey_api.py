@@ -413,13 +413,62 @@ async def test_credentials_list_get_rename_delete(backend: Backend, ctx: Context
         404,
         f"credential with id '{first['cred']}' not found",
     )
-    assert "credential_removed" in audit_kinds(ctx)
+    assert {"webauthn_credential_updated", "webauthn_credential_deleted"} <= set(audit_kinds(ctx))
     assert (await backend.get("/credentials", user_id="nobody")).json() == []
 
 
 @pytest.mark.parametrize("query", [{"order": "up"}, {"page": "0"}, {"per_page": "x"}])
 async def test_credentials_list_bad_query(backend: Backend, query: dict[str, str]) -> None:
     problem(await backend.get("/credentials", **query), 400, "unable to validate request")
+
+
+# --------------------------------------------------------------------------- the guard's refusals
+
+
+TOO_LARGE = {"title": "The request body is too large.", "details": "", "status": 413}
+
+
+async def test_a_body_too_large_by_its_length_is_refused_in_hankos_shape(backend: Backend) -> None:
+    """The guard refuses it before the route runs (web/guard.py), in this API's own error shape."""
+    response = await backend.post("/registration/finalize", {"id": "A" * 70_000}, key=False)
+    assert response.status_code == 413 and response.json() == TOO_LARGE
+    assert response.headers["content-type"] == "application/json; charset=UTF-8"
+    assert response.content.endswith(b"\n")
+
+
+async def test_a_body_too_large_as_it_streams_is_refused_in_hankos_shape(backend: Backend) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"user_id": "'
+        for _ in range(70):
+            yield b"A" * 1000
+        yield b'"}'
+
+    response = await backend.http.post(
+        backend.base + "/registration/initialize", content=chunks(), headers=backend.headers
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413 and response.json() == TOO_LARGE
+
+
+async def test_a_cross_site_request_is_refused_in_hankos_shape(backend: Backend, ctx: Context) -> None:
+    before = audit_kinds(ctx)
+    response = await backend.http.post(
+        backend.base + "/registration/initialize",
+        json={"user_id": uid(), "username": "x"},
+        headers={**backend.headers, "origin": "https://evil.example"},
+    )
+    assert response.status_code == 403 and response.content.endswith(b"\n")
+    assert response.json() == {"title": "Cross-site requests are not allowed.", "details": "", "status": 403}
+    assert audit_kinds(ctx) == before  # refused before anything ran
+
+
+async def test_the_first_party_api_keeps_its_own_error_shape(backend: Backend) -> None:
+    response = await backend.http.post(
+        "/auth/login/begin", json={}, headers={"origin": "https://evil.example"}
+    )
+    assert response.status_code == 403 and response.json()["code"] == "cross_site_request"
+    response = await backend.http.post("/auth/login/begin", content=b"x" * 70_000)
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
 
 
 # --------------------------------------------------------------------------- JWKS and key rotation
@@ -445,7 +494,7 @@ async def test_jwks_caching_and_rotation(app: Any, ctx: Context) -> None:
 def test_the_openapi_document_lists_the_api_under_its_tag(app: Any) -> None:
     paths = app.openapi()["paths"]
     ours = {path: item for path, item in paths.items() if path.startswith("/passkeys/")}
-    assert len(ours) == 9
+    assert len(ours) == 14  # 9 of registration, login, transactions, credentials, JWKS; 4 MFA; audit_logs
     for item in ours.values():
         for operation in item.values():
             assert operation["tags"] == ["passkey API (Hanko-compatible)"]

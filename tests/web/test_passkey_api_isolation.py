@@ -13,7 +13,7 @@ from joserfc.errors import JoseError
 
 from apikit import Backend, Tenant, backend_client, make_tenant, problem
 from passgate.services.context import Context
-from seckit import credential_row, module_app
+from seckit import challenge_stored, credential_row, module_app
 from softkey import SoftAuthenticator, b64url_decode
 
 ctx, app = module_app("passkeyapi_isolation", both_databases=True)
@@ -35,7 +35,7 @@ def _with_key_of(victim: Backend, attacker: Backend) -> Backend:
     return Backend(victim.http, Tenant(victim.tenant.id, attacker.tenant.api_key), attacker.authenticator)
 
 
-async def test_another_tenants_key_opens_nothing(pair: tuple[Backend, Backend]) -> None:
+async def test_another_tenants_key_opens_nothing(pair: tuple[Backend, Backend], ctx: Context) -> None:
     a, b = pair
     intruder = _with_key_of(a, b)
     user = str(uuid.uuid4())
@@ -53,9 +53,21 @@ async def test_another_tenants_key_opens_nothing(pair: tuple[Backend, Backend]) 
             intruder.base + f"/credentials/{cred}", json={"name": "x"}, headers=intruder.headers
         ),
         intruder.http.delete(intruder.base + f"/credentials/{cred}", headers=intruder.headers),
+        intruder.post("/mfa/registration/initialize", {"user_id": user, "username": "x"}),
+        intruder.post("/mfa/login/initialize", {"user_id": user}),
+        intruder.get("/audit_logs"),
+        intruder.get("/audit_logs", actor_user_id=user),
     ]
     for call in calls:
         problem(await call, 401, "The api key is invalid")
+    for path, sign in (
+        ("/mfa/registration", SoftAuthenticator().create),
+        ("/mfa/login", a.authenticator.get),
+    ):  # a response to A's own ceremony, sent with B's key: refused, and A's challenge left unused
+        begin = await a.post(f"{path}/initialize", {"user_id": user, "username": "x"})
+        response = sign(begin.json(), origin=a.tenant.origin)
+        problem(await intruder.post(f"{path}/finalize", response), 401, "The api key is invalid")
+        assert challenge_stored(ctx, begin.json())
     assert (await a.get(f"/credentials/{cred}")).status_code == 200
 
 
@@ -135,3 +147,43 @@ async def test_a_token_of_one_tenant_does_not_verify_with_anothers_jwks(
     response = await a.register(str(uuid.uuid4()))
     with pytest.raises(JoseError):  # no key of B's set has A's kid
         await b.claims(response)
+
+
+async def test_mfa_of_one_tenant_is_unknown_in_another(pair: tuple[Backend, Backend]) -> None:
+    a, b = pair
+    user, key = str(uuid.uuid4()), Backend(a.http, a.tenant, SoftAuthenticator())
+    await key.claims(await key.mfa_register(user))
+    problem(await b.post("/mfa/login/initialize", {"user_id": user}), 404, "user not found")
+    begin = await a.post("/mfa/registration/initialize", {"user_id": user, "username": "x"})
+    created = SoftAuthenticator().create(begin.json(), origin=a.tenant.origin)
+    problem(
+        await b.post("/mfa/registration/finalize", created),
+        400,
+        "received challenge does not match with any stored one",
+    )
+    begin = await a.post("/mfa/login/initialize", {"user_id": user})
+    signed = key.authenticator.get(begin.json(), origin=a.tenant.origin)
+    problem(await b.post("/mfa/login/finalize", signed), 401, "failed to get session data")
+    # B's own MFA ceremony for a user of the same id cannot be finished with A's security key
+    await b.claims(await b.register(user))
+    begin = await b.post("/mfa/login/initialize", {"user_id": user})
+    foreign = key.authenticator.get(
+        begin.json(), origin=b.tenant.origin, credential_id=key.authenticator.last_credential.credential_id
+    )
+    problem(await b.post("/mfa/login/finalize", foreign), 401, "failed to validate assertion")
+    assert all(not item["is_mfa"] for item in (await b.get("/credentials")).json())
+
+
+async def test_the_audit_log_is_the_tenants_own(pair: tuple[Backend, Backend]) -> None:
+    a, b = pair
+    user = f"only-in-a-{uuid.uuid4()}"
+    await a.claims(await a.register(user))
+    mine = (await a.get("/audit_logs", actor_user_id=user)).json()
+    assert len(mine) == 3 and {item["tenant_id"] for item in mine} == {a.tenant.id}
+    for query in ({"actor_user_id": user}, {"q": user}, {"type": "credential_added"}, {"per_page": 100}):
+        listed = await b.get("/audit_logs", **query)
+        assert listed.status_code == 200
+        assert all(item["tenant_id"] == b.tenant.id for item in listed.json())
+        assert user not in listed.text
+    total = int((await b.get("/audit_logs")).headers["x-total-count"])
+    assert total == len((await b.get("/audit_logs", per_page=100)).json())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import cbor2
 from webauthn import generate_registration_options, verify_registration_response
@@ -16,6 +16,7 @@ from webauthn.helpers import (
 from webauthn.helpers.cose import COSECRV, COSEKTY, COSEAlgorithmIdentifier
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
+    AuthenticatorAttachment,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     CredentialDeviceType,
@@ -30,6 +31,8 @@ from passgate.ceremony.policy import MAX_CREDENTIAL_ID_LENGTH, RelyingParty
 from passgate.errors import CeremonyFailed
 
 CHALLENGE_BYTES = 32
+ResidentKey = Literal["required", "preferred", "discouraged"]
+Attachment = Literal["platform", "cross-platform"]
 KNOWN_TRANSPORTS = frozenset(transport.value for transport in AuthenticatorTransport)
 # The key type (and curve) each supported algorithm must come with (RFC 9053; WebAuthn L3 §5.8.5).
 KEY_SHAPES: dict[int, tuple[int, int | None]] = {
@@ -74,10 +77,14 @@ def begin_registration(
     user_name: str,
     display_name: str,
     exclude: list[tuple[bytes, str]],
+    resident_key: ResidentKey = "required",
+    attachment: Attachment | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """Creation options as `{"publicKey": {...}}` JSON, and the fresh challenge to store.
 
-    A discoverable credential is required; user verification follows the RP's policy; attestation `none`.
+    A discoverable credential is required unless `resident_key` says otherwise (a second factor need
+    not be one); `attachment` narrows the authenticators (W3C WebAuthn L3 §5.4.4); user verification
+    follows the RP's policy; attestation `none`.
     """
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     options = generate_registration_options(
@@ -90,8 +97,9 @@ def begin_registration(
         timeout=rp.timeout_ms,
         attestation=AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED,
-            require_resident_key=True,
+            authenticator_attachment=AuthenticatorAttachment(attachment) if attachment else None,
+            resident_key=ResidentKeyRequirement(resident_key),
+            require_resident_key=resident_key == "required",
             user_verification=UserVerificationRequirement(rp.user_verification),
         ),
         exclude_credentials=descriptors(exclude),

@@ -7,12 +7,14 @@ decorator; `pip install 'passgate[flask]'`).
 
 from passgate.client.api import AsyncPasskeyClient, PasskeyClient
 from passgate.client.errors import ApiError, ApiUnavailable, PasskeyError, TokenInvalid
-from passgate.client.models import Credential, CredentialPage, TokenClaims
+from passgate.client.models import AuditLog, AuditLogPage, Credential, CredentialPage, TokenClaims
 
 __all__ = [
     "ApiError",
     "ApiUnavailable",
     "AsyncPasskeyClient",
+    "AuditLog",
+    "AuditLogPage",
     "Credential",
     "CredentialPage",
     "PasskeyClient",

@@ -4,15 +4,16 @@ client (which only differ in how they send)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from passgate.client.errors import ApiError, ApiUnavailable
-from passgate.client.models import Credential, CredentialPage, JSONObject
+from passgate.client.models import AuditLog, AuditLogPage, Credential, CredentialPage, JSONObject
 
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="([a-z]+)"')
 
@@ -71,6 +72,17 @@ def token(response: httpx.Response) -> str:
 
 
 def credential_page(response: httpx.Response) -> CredentialPage:
+    items, total, pages = _page(response)
+    return CredentialPage(tuple(Credential.from_json(item) for item in items), total, pages)
+
+
+def audit_log_page(response: httpx.Response) -> AuditLogPage:
+    items, total, pages = _page(response)
+    return AuditLogPage(tuple(AuditLog.from_json(item) for item in items), total, pages)
+
+
+def _page(response: httpx.Response) -> tuple[list[JSONObject], int, dict[str, int]]:
+    """A paged list's items, its total (`X-Total-Count`) and its `Link` relations' page numbers."""
     try:
         items = response.json()
     except ValueError:
@@ -84,7 +96,7 @@ def credential_page(response: httpx.Response) -> CredentialPage:
             pages[rel] = int(number)
     total_header = response.headers.get("x-total-count", "")
     total = int(total_header) if total_header.isdigit() else len(items)
-    return CredentialPage(tuple(Credential.from_json(item) for item in items), total, pages)
+    return items, total, pages
 
 
 def jwks_max_age(response: httpx.Response, default: float) -> float:
@@ -95,15 +107,21 @@ def jwks_max_age(response: httpx.Response, default: float) -> float:
 # --------------------------------------------------------------------------- the calls
 
 
-def registration_initialize(user_id: str, username: str, display_name: str | None) -> Call:
+def registration_initialize(
+    user_id: str, username: str, display_name: str | None, *, mfa: bool = False
+) -> Call:
     body: JSONObject = {"user_id": user_id, "username": username}
     if display_name is not None:
         body["display_name"] = display_name
-    return Call("POST", "/registration/initialize", body)
+    return Call("POST", "/mfa/registration/initialize" if mfa else "/registration/initialize", body)
 
 
 def login_initialize(user_id: str | None) -> Call:
     return Call("POST", "/login/initialize", {} if user_id is None else {"user_id": user_id})
+
+
+def mfa_login_initialize(user_id: str) -> Call:
+    return Call("POST", "/mfa/login/initialize", {"user_id": user_id})
 
 
 def transaction_initialize(user_id: str, transaction_id: str, transaction_data: Any) -> Call:
@@ -120,6 +138,37 @@ def list_credentials(user_id: str | None, page: int, per_page: int, order: str) 
     if user_id is not None:
         params["user_id"] = user_id
     return Call("GET", "/credentials", params=params)
+
+
+def list_audit_logs(
+    page: int,
+    per_page: int,
+    *,
+    start_time: datetime | str | None,
+    end_time: datetime | str | None,
+    types: Sequence[str],
+    actor_user_id: str | None,
+    source_ip: str | None,
+    q: str | None,
+) -> Call:
+    params: dict[str, str | int] = {"page": page, "per_page": per_page}
+    optional = {
+        "start_time": _rfc3339(start_time),
+        "end_time": _rfc3339(end_time),
+        "type": ",".join(types) or None,
+        "actor_user_id": actor_user_id,
+        "meta_source_ip": source_ip,
+        "q": q,
+    }
+    params.update({name: value for name, value in optional.items() if value is not None})
+    return Call("GET", "/audit_logs", params=params)
+
+
+def _rfc3339(moment: datetime | str | None) -> str | None:
+    """A datetime as RFC 3339 (a naive one is taken as UTC); a string as given."""
+    if not isinstance(moment, datetime):
+        return moment
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def credential(method: str, credential_id: str, body: Any = None) -> Call:

@@ -6,6 +6,9 @@ through the tenant's JWKS.
     token = client.registration_finalize(credential_from_the_browser)
     claims = client.verify_token(token)
 
+A second factor (a security key beside the backend's password) goes through the `mfa_*` calls; the
+tenant's audit log through `list_audit_logs`.
+
 The base URL may end in `/` or not. `http=` lends the client an httpx client of your own (its base
 URL and headers are set to the tenant's). Errors are ApiError (the API's `title`, `details`, `status`),
 ApiUnavailable (unreachable) and TokenInvalid (verification).
@@ -13,7 +16,8 @@ ApiUnavailable (unreachable) and TokenInvalid (verification).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 import httpx
@@ -21,7 +25,7 @@ import httpx
 from passgate.client import _wire, tokens
 from passgate.client._wire import Call
 from passgate.client.errors import ApiUnavailable
-from passgate.client.models import Credential, CredentialPage, JSONObject, TokenClaims
+from passgate.client.models import AuditLogPage, Credential, CredentialPage, JSONObject, TokenClaims
 
 Order = Literal["asc", "desc"]
 
@@ -108,6 +112,25 @@ class PasskeyClient(_Base):
     def login_finalize(self, credential: Mapping[str, Any]) -> str:
         return _wire.token(self._send(_wire.finalize("login", credential)))
 
+    def mfa_registration_initialize(
+        self, user_id: str, username: str, display_name: str | None = None
+    ) -> JSONObject:
+        """Creation options for a second factor (a roaming authenticator; UV preferred)."""
+        call = _wire.registration_initialize(user_id, username, display_name, mfa=True)
+        return _wire.json_object(self._send(call))
+
+    def mfa_registration_finalize(self, credential: Mapping[str, Any]) -> str:
+        """The token for the new MFA credential (`is_mfa`: usable for an MFA login only)."""
+        return _wire.token(self._send(_wire.finalize("mfa/registration", credential)))
+
+    def mfa_login_initialize(self, user_id: str) -> JSONObject:
+        """Request options listing every credential of the user."""
+        return _wire.json_object(self._send(_wire.mfa_login_initialize(user_id)))
+
+    def mfa_login_finalize(self, credential: Mapping[str, Any]) -> str:
+        """The token of the second-factor check (its `uv` claim says whether the user was verified)."""
+        return _wire.token(self._send(_wire.finalize("mfa/login", credential)))
+
     def transaction_initialize(self, user_id: str, transaction_id: str, transaction_data: Any) -> JSONObject:
         """Request options whose challenge is bound to the transaction (id once per tenant)."""
         call = _wire.transaction_initialize(user_id, transaction_id, transaction_data)
@@ -131,6 +154,33 @@ class PasskeyClient(_Base):
 
     def delete_credential(self, credential_id: str) -> None:
         self._send(_wire.credential("DELETE", credential_id))
+
+    def list_audit_logs(
+        self,
+        *,
+        page: int = 1,
+        per_page: int = 20,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        types: Sequence[str] = (),
+        actor_user_id: str | None = None,
+        source_ip: str | None = None,
+        q: str | None = None,
+    ) -> AuditLogPage:
+        """The tenant's audit log, newest first: events after `start_time` and before `end_time` (a
+        naive datetime is UTC), of these `types`, whose actor or source address contains the text
+        (`q`: either)."""
+        call = _wire.list_audit_logs(
+            page,
+            per_page,
+            start_time=start_time,
+            end_time=end_time,
+            types=types,
+            actor_user_id=actor_user_id,
+            source_ip=source_ip,
+            q=q,
+        )
+        return _wire.audit_log_page(self._send(call))
 
     def jwks(self) -> JSONObject:
         """The tenant's public keys (`{"keys": [RSA JWK]}`)."""
@@ -203,6 +253,21 @@ class AsyncPasskeyClient(_Base):
     async def login_finalize(self, credential: Mapping[str, Any]) -> str:
         return _wire.token(await self._send(_wire.finalize("login", credential)))
 
+    async def mfa_registration_initialize(
+        self, user_id: str, username: str, display_name: str | None = None
+    ) -> JSONObject:
+        call = _wire.registration_initialize(user_id, username, display_name, mfa=True)
+        return _wire.json_object(await self._send(call))
+
+    async def mfa_registration_finalize(self, credential: Mapping[str, Any]) -> str:
+        return _wire.token(await self._send(_wire.finalize("mfa/registration", credential)))
+
+    async def mfa_login_initialize(self, user_id: str) -> JSONObject:
+        return _wire.json_object(await self._send(_wire.mfa_login_initialize(user_id)))
+
+    async def mfa_login_finalize(self, credential: Mapping[str, Any]) -> str:
+        return _wire.token(await self._send(_wire.finalize("mfa/login", credential)))
+
     async def transaction_initialize(
         self, user_id: str, transaction_id: str, transaction_data: Any
     ) -> JSONObject:
@@ -227,6 +292,31 @@ class AsyncPasskeyClient(_Base):
 
     async def delete_credential(self, credential_id: str) -> None:
         await self._send(_wire.credential("DELETE", credential_id))
+
+    async def list_audit_logs(
+        self,
+        *,
+        page: int = 1,
+        per_page: int = 20,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        types: Sequence[str] = (),
+        actor_user_id: str | None = None,
+        source_ip: str | None = None,
+        q: str | None = None,
+    ) -> AuditLogPage:
+        """As `PasskeyClient.list_audit_logs`."""
+        call = _wire.list_audit_logs(
+            page,
+            per_page,
+            start_time=start_time,
+            end_time=end_time,
+            types=types,
+            actor_user_id=actor_user_id,
+            source_ip=source_ip,
+            q=q,
+        )
+        return _wire.audit_log_page(await self._send(call))
 
     async def jwks(self) -> JSONObject:
         return _wire.json_object(await self._send(_wire.JWKS))

@@ -54,6 +54,53 @@ class CredentialPage:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditLog:
+    """One entry of `GET /audit_logs` (Hanko's audit_log): an event type such as
+    `webauthn_authentication_final_failed`, who (`actor_user_id`, the backend's user id), from where,
+    and what else Passgate recorded (`detail`, e.g. a flagged credential's reason)."""
+
+    id: str
+    type: str
+    error: str | None
+    meta_http_request_id: str
+    meta_source_ip: str
+    meta_user_agent: str
+    actor_user_id: str | None
+    created_at: str
+    updated_at: str
+    tenant_id: str
+    transaction_id: str | None
+    detail: JSONObject
+
+    @classmethod
+    def from_json(cls, data: JSONObject) -> AuditLog:
+        detail = data.get("detail")
+        return cls(
+            id=str(data["id"]),
+            type=str(data["type"]),
+            error=None if data.get("error") is None else str(data["error"]),
+            meta_http_request_id=str(data.get("meta_http_request_id") or ""),
+            meta_source_ip=str(data.get("meta_source_ip") or ""),
+            meta_user_agent=str(data.get("meta_user_agent") or ""),
+            actor_user_id=None if data.get("actor_user_id") is None else str(data["actor_user_id"]),
+            created_at=str(data.get("created_at") or ""),
+            updated_at=str(data.get("updated_at") or ""),
+            tenant_id=str(data.get("tenant_id") or ""),
+            transaction_id=None if data.get("transaction_id") is None else str(data["transaction_id"]),
+            detail=dict(detail) if isinstance(detail, dict) else {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLogPage:
+    """One page of `GET /audit_logs`, newest first: as CredentialPage."""
+
+    items: tuple[AuditLog, ...]
+    total: int
+    pages: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class TokenClaims:
     """The claims of a verified finalize token."""
 

@@ -20,7 +20,17 @@ from passgate.store.database import now
 from passgate.store.records import ChallengeRecord
 
 T = TypeVar("T")
-Purpose = Literal["register", "login", "add", "device", "api_register", "api_login", "api_transaction"]
+Purpose = Literal[
+    "register",
+    "login",
+    "add",
+    "device",
+    "api_register",
+    "api_login",
+    "api_transaction",
+    "api_mfa_register",
+    "api_mfa_login",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +93,8 @@ def finish(
 
 
 async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateError]) -> T:
-    """Run a finishing unit of work; raise the error it returned after its transaction committed."""
+    """Run a unit of work that returns its refusal instead of raising it (a finish, whose burnt challenge
+    must stay burnt; an audited refusal): raise that error after the transaction committed."""
     result = await ctx.db.run(work)
     if isinstance(result, PassgateError):
         raise result

@@ -1,12 +1,16 @@
-"""The passkey API for other backends, wire-compatible with Hanko's Passkey API: registration, login
-and transaction ceremonies for the users a backend names by its own ids, and their credentials.
+"""The passkey API for other backends, wire-compatible with Hanko's Passkey API: registration, login,
+transaction and MFA ceremonies for the users a backend names by its own ids, and their credentials.
 
 Every ceremony runs the same core as the first-party pages (`ceremony/`, and `services/ceremonies.py`
 for single-use challenges bound to purpose and tenant). Where Hanko is weaker, this is stricter:
 the sign count is stored and a regression refuses the assertion, flags the credential and is audited
 (W3C WebAuthn L3 §6.1.1); a transaction's challenge carries a hash of its data and its id comes from
 the server-side challenge state, so a token for one transaction can never finish another; a
-registration challenge cannot be finished as a login and vice versa.
+registration challenge cannot be finished as a login and vice versa, nor an MFA one at a passkey route.
+
+MFA credentials (`mfa/registration`, Hanko's second factor: possession, UV preferred, not discoverable)
+sign in through `mfa/login` only; every ceremony is audited with Hanko's event types
+(services/passkey_audit.py).
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import json
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -30,6 +34,7 @@ from passgate.ceremony.authentication import (
 )
 from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
+from passgate.ceremony.policy import UserVerification
 from passgate.ceremony.registration import CHALLENGE_BYTES, begin_registration, finish_registration
 from passgate.errors import (
     ApiKeyMissing,
@@ -40,6 +45,8 @@ from passgate.errors import (
     CeremonyFailed,
     CreationUnreadable,
     CredentialNotFound,
+    MfaCredentialRefused,
+    MfaCredentialRefusedForTransaction,
     NoCredentials,
     NotAuthenticated,
     PassgateError,
@@ -49,9 +56,10 @@ from passgate.errors import (
     UserNotFound,
 )
 from passgate.metadata import describe
-from passgate.services import ceremonies, login
+from passgate.services import ceremonies, login, passkey_audit
 from passgate.services.ceremonies import Purpose
 from passgate.services.context import Context
+from passgate.services.passkey_audit import Caller, rfc3339
 from passgate.services.passkey_tenants import (
     Proof,
     issue_token,
@@ -60,7 +68,7 @@ from passgate.services.passkey_tenants import (
     tenant_context,
 )
 from passgate.services.registration import store_credential
-from passgate.store import audit, credentials, users
+from passgate.store import credentials, prepared, users
 from passgate.store import tenants as store
 from passgate.store.database import now
 from passgate.store.records import ChallengeRecord, CredentialRecord, UserRecord
@@ -68,6 +76,16 @@ from passgate.store.tenants import TenantRecord, TokenKeyRecord
 
 log = logging.getLogger("passgate.passkey_api")
 USER_HANDLE_BYTES = 32  # the users row's own handle; authenticators get the backend's id (Hanko's choice)
+MFA_USER_VERIFICATION: UserVerification = "preferred"  # Hanko's MFA default: a second factor, possession
+NOBODY = Caller()
+# Hanko's audit-log event type of each ceremony: `<event>_init_succeeded`, `<event>_final_failed`, …
+EVENTS: dict[Purpose, str] = {
+    "api_register": "webauthn_registration",
+    "api_mfa_register": "mfa_registration",
+    "api_login": "webauthn_authentication",
+    "api_mfa_login": "mfa_authentication",
+    "api_transaction": "webauthn_transaction",
+}
 
 
 # --------------------------------------------------------------------------- results
@@ -104,35 +122,56 @@ async def registration_initialize(
     user_id: str,
     username: str,
     display_name: str | None,
+    caller: Caller = NOBODY,
+    mfa: bool = False,
 ) -> dict[str, Any]:
     """Creation options for a passkey of the backend's user `user_id`: discoverable, UV per the tenant,
-    the user's existing credentials excluded. The user is created (or renamed) when it finishes."""
+    the user's existing credentials excluded. The user is created (or renamed) when it finishes.
+    With `mfa`, for a second factor, as Hanko's MFA defaults: a roaming authenticator
+    (`cross-platform`), no discoverable credential needed, UV preferred."""
+    purpose: Purpose = "api_mfa_register" if mfa else "api_register"
 
-    def work(connection: Connection) -> dict[str, Any]:
+    def work(connection: Connection) -> dict[str, Any] | PassgateError:
         tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
-        tctx = tenant_context(ctx, tenant)
-        user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
-        shown = (display_name or "").strip() or username
-        options, challenge = begin_registration(
-            tctx.rp,
-            user_handle=user_id.encode(),
-            user_name=username,
-            display_name=shown,
-            exclude=credentials.ids_for_user(connection, user.id) if user else [],
-        )
-        state = {"user_id": user_id, "display_name": shown}
-        _issue(connection, tctx, tenant, challenge, "api_register", state)
-        return options
+        tctx = _context(ctx, tenant, mfa=mfa)
 
-    return await ctx.db.run(work)
+        def begin() -> dict[str, Any]:
+            user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
+            shown = (display_name or "").strip() or username
+            options, challenge = begin_registration(
+                tctx.rp,
+                user_handle=user_id.encode(),
+                user_name=username,
+                display_name=shown,
+                exclude=credentials.ids_for_user(connection, user.id) if user else [],
+                resident_key="discouraged" if mfa else "required",
+                attachment="cross-platform" if mfa else None,
+            )
+            state = {"user_id": user_id, "display_name": shown}
+            _issue(connection, tctx, tenant, challenge, purpose, state)
+            return options
+
+        return _initialize(connection, tctx, caller, purpose, user_id, begin)
+
+    return await ceremonies.run_finish(ctx, work)
 
 
-async def registration_finalize(ctx: Context, tenant_id: str, credential: dict[str, Any]) -> Issued:
-    """Verify the attestation (W3C WebAuthn L3 §7.1, the core's checks) and store the credential."""
+async def registration_finalize(
+    ctx: Context,
+    tenant_id: str,
+    credential: dict[str, Any],
+    *,
+    api_key: str | None = None,
+    caller: Caller = NOBODY,
+    mfa: bool = False,
+) -> Issued:
+    """Verify the attestation (W3C WebAuthn L3 §7.1, the core's checks) and store the credential; with
+    `mfa` (the API key required) a second factor, from an `mfa/registration/initialize` challenge only."""
+    purpose: Purpose = "api_mfa_register" if mfa else "api_register"
 
     def work(connection: Connection) -> _Finished | PassgateError:
-        tenant = open_tenant(connection, tenant_id, None, key_required=False)
-        tctx = tenant_context(ctx, tenant)
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=mfa)
+        tctx = _context(ctx, tenant, mfa=mfa)
 
         def steps(connection: Connection, record: ChallengeRecord, _data: ClientData) -> _Finished:
             try:
@@ -145,7 +184,7 @@ async def registration_finalize(ctx: Context, tenant_id: str, credential: dict[s
                 connection, tctx, str(record.state["user_id"]), str(record.state["display_name"])
             )
             try:
-                store_credential(connection, tctx, user=user, new=new)
+                store_credential(connection, tctx, user=user, new=new, is_mfa=mfa)
             except CeremonyFailed as exc:  # the credential id is registered already (any tenant)
                 raise AttestationFailed(detail=exc.message) from None
             proof = Proof(
@@ -159,8 +198,9 @@ async def registration_finalize(ctx: Context, tenant_id: str, credential: dict[s
         return _finish(
             connection,
             tctx,
+            caller,
             credential,
-            "api_register",
+            purpose,
             steps,
             RegistrationChallengeUnknown,
             CreationUnreadable,
@@ -197,32 +237,54 @@ def _user_for(connection: Connection, ctx: Context, external_id: str, display_na
 
 
 async def login_initialize(
-    ctx: Context, tenant_id: str, api_key: str | None, *, user_id: str | None
+    ctx: Context,
+    tenant_id: str,
+    api_key: str | None,
+    *,
+    user_id: str | None,
+    caller: Caller = NOBODY,
+    mfa: bool = False,
 ) -> dict[str, Any]:
     """Request options: discoverable without `user_id` (no key needed); with it, the user's usable
-    credentials in `allowCredentials`, and the API key is required (the answer lists them)."""
+    passkeys in `allowCredentials` (MFA credentials left out), and the API key is required (the answer
+    lists them). With `mfa` (key and `user_id` required): every credential of the user, UV preferred."""
+    purpose: Purpose = "api_mfa_login" if mfa else "api_login"
 
-    def work(connection: Connection) -> dict[str, Any]:
-        tenant = open_tenant(connection, tenant_id, None, key_required=False)
-        if user_id is not None:
+    def work(connection: Connection) -> dict[str, Any] | PassgateError:
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=mfa)
+        if user_id is not None and not mfa:
             if not (api_key or "").strip():
                 raise ApiKeyMissing()
             require_key(connection, tenant, api_key)
-        tctx = tenant_context(ctx, tenant)
-        allow, user = None, None
-        if user_id is not None:
-            user, allow = _usable(connection, tenant, user_id, UserNotFound)
-        options, challenge = begin_authentication(tctx.rp, allow=allow or [])
-        state = _assertion_state(allow, user, require_uv=tctx.rp.require_user_verification)
-        _issue(connection, tctx, tenant, challenge, "api_login", state, user)
-        return options
+        tctx = _context(ctx, tenant, mfa=mfa)
 
-    return await ctx.db.run(work)
+        def begin() -> dict[str, Any]:
+            offered, accepted, user = None, None, None
+            if user_id is not None:
+                user, offered, accepted = _usable(connection, tenant, user_id, UserNotFound, mfa=mfa)
+            options, challenge = begin_authentication(tctx.rp, allow=offered or [])
+            state = _assertion_state(accepted, user, require_uv=tctx.rp.require_user_verification)
+            _issue(connection, tctx, tenant, challenge, purpose, state, user)
+            return options
+
+        return _initialize(connection, tctx, caller, purpose, user_id, begin)
+
+    return await ceremonies.run_finish(ctx, work)
 
 
-async def login_finalize(ctx: Context, tenant_id: str, credential: dict[str, Any]) -> Issued:
-    """Verify the assertion (W3C WebAuthn L3 §7.2, the core's checks, sign count included)."""
-    return _token(ctx, await _assertion(ctx, tenant_id, None, credential, "api_login"))
+async def login_finalize(
+    ctx: Context,
+    tenant_id: str,
+    credential: dict[str, Any],
+    *,
+    api_key: str | None = None,
+    caller: Caller = NOBODY,
+    mfa: bool = False,
+) -> Issued:
+    """Verify the assertion (W3C WebAuthn L3 §7.2, the core's checks, sign count included). With `mfa`
+    (the API key required) the user is the one `mfa/login/initialize` named, whatever the userHandle."""
+    purpose: Purpose = "api_mfa_login" if mfa else "api_login"
+    return _token(ctx, await _assertion(ctx, tenant_id, api_key, credential, purpose, caller))
 
 
 # --------------------------------------------------------------------------- transactions
@@ -236,6 +298,7 @@ async def transaction_initialize(
     user_id: str,
     transaction_id: str,
     transaction_data: Any,
+    caller: Caller = NOBODY,
 ) -> dict[str, Any]:
     """Request options for confirming a transaction: the challenge is 32 random bytes followed by
     SHA-256(transaction_id || canonical JSON of the data), as Hanko builds it, and the check must
@@ -245,67 +308,113 @@ async def transaction_initialize(
         secrets.token_bytes(CHALLENGE_BYTES) + hashlib.sha256((transaction_id + data).encode()).digest()
     )
 
-    def work(connection: Connection) -> dict[str, Any]:
+    def work(connection: Connection) -> dict[str, Any] | PassgateError:
         tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
         tctx = tenant_context(ctx, tenant)
-        user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
-        if user is None:
-            raise UserNotFound("unable to find user")
-        try:
-            store.add_transaction(
-                connection,
-                tenant_id=tenant.tenant_id,
-                transaction_id=transaction_id,
-                user_id=user.id,
-                data=data,
-                at=now(),
-            )
-        except store.TransactionExists:
-            raise TransactionExists() from None
-        _, allow = _usable(connection, tenant, user_id, UserNotFound)
-        options, _ = begin_authentication(
-            tctx.rp, allow=allow, user_verification="required", challenge=challenge
-        )
-        state = {**_assertion_state(allow, user, require_uv=True), "transaction_id": transaction_id}
-        _issue(connection, tctx, tenant, challenge, "api_transaction", state, user)
-        return options
 
-    return await ctx.db.run(work)
+        def begin() -> dict[str, Any]:
+            user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
+            if user is None:
+                raise UserNotFound("unable to find user")
+            try:
+                store.add_transaction(
+                    connection,
+                    tenant_id=tenant.tenant_id,
+                    transaction_id=transaction_id,
+                    user_id=user.id,
+                    data=data,
+                    at=now(),
+                )
+            except store.TransactionExists:
+                raise TransactionExists() from None
+            _, offered, accepted = _usable(connection, tenant, user_id, UserNotFound, mfa=False)
+            options, _ = begin_authentication(
+                tctx.rp, allow=offered, user_verification="required", challenge=challenge
+            )
+            state = {**_assertion_state(accepted, user, require_uv=True), "transaction_id": transaction_id}
+            _issue(connection, tctx, tenant, challenge, "api_transaction", state, user)
+            return options
+
+        return _initialize(
+            connection, tctx, caller, "api_transaction", user_id, begin, transaction_id=transaction_id
+        )
+
+    return await ceremonies.run_finish(ctx, work)
 
 
 async def transaction_finalize(
-    ctx: Context, tenant_id: str, api_key: str | None, credential: dict[str, Any]
+    ctx: Context, tenant_id: str, api_key: str | None, credential: dict[str, Any], caller: Caller = NOBODY
 ) -> Issued:
-    return _token(ctx, await _assertion(ctx, tenant_id, api_key, credential, "api_transaction"))
+    return _token(ctx, await _assertion(ctx, tenant_id, api_key, credential, "api_transaction", caller))
 
 
 # --------------------------------------------------------------------------- the assertion path
 
 
 def _usable(
-    connection: Connection, tenant: TenantRecord, user_id: str, missing: type[PassgateError]
-) -> tuple[UserRecord, list[tuple[bytes, str]]]:
+    connection: Connection, tenant: TenantRecord, user_id: str, missing: type[PassgateError], *, mfa: bool
+) -> tuple[UserRecord, list[tuple[bytes, str]], list[bytes]]:
+    """The user, the credentials to offer and those to accept. MFA credentials are offered to an MFA
+    login only (as Hanko); every unflagged credential of the user is accepted, so that an MFA credential
+    used for a login or a transaction gets the contract's own 400 once its signature verified. Either
+    way nothing but an offered credential (W3C WebAuthn L3 §7.2 step 5) ever finishes the ceremony."""
     user = store.user_by_external_id(connection, tenant.tenant_id, user_id)
     if user is None or user.disabled:
         raise missing()
-    allow = [
-        (record.credential_id, record.transports)
-        for record in credentials.for_user(connection, user.id)
-        if record.flagged_at is None
-    ]
-    if not allow:
+    usable = [record for record in credentials.for_user(connection, user.id) if record.flagged_at is None]
+    offered = [(record.credential_id, record.transports) for record in usable if mfa or not record.is_mfa]
+    if not offered:
         raise NoCredentials()
-    return user, allow
+    return user, offered, [record.credential_id for record in usable]
 
 
 def _assertion_state(
-    allow: list[tuple[bytes, str]] | None, user: UserRecord | None, *, require_uv: bool
+    accepted: list[bytes] | None, user: UserRecord | None, *, require_uv: bool
 ) -> dict[str, Any]:
     return {
-        "allowed": [b64url_encode(cid) for cid, _ in allow] if allow is not None else None,
+        "allowed": [b64url_encode(cid) for cid in accepted] if accepted is not None else None,
         "require_uv": require_uv,
         "user": user.id if user else None,
+        "actor": user.user_name if user else None,
     }
+
+
+def _context(ctx: Context, tenant: TenantRecord, *, mfa: bool) -> Context:
+    """The tenant's context; for MFA ceremonies with Hanko's MFA user-verification default."""
+    tctx = tenant_context(ctx, tenant)
+    return replace(tctx, rp=replace(tctx.rp, user_verification=MFA_USER_VERIFICATION)) if mfa else tctx
+
+
+def _initialize(
+    connection: Connection,
+    tctx: Context,
+    caller: Caller,
+    purpose: Purpose,
+    actor: str | None,
+    begin: Callable[[], dict[str, Any]],
+    **detail: Any,
+) -> dict[str, Any] | PassgateError:
+    """Run an initialize once its tenant (and key) passed, and audit it. A refusal is recorded and
+    returned (`ceremonies.run_finish` raises it after the commit); what it began is rolled back."""
+    event = EVENTS[purpose]
+    try:
+        with prepared.savepoint(connection):
+            options = begin()
+    except PassgateError as exc:
+        if exc.status >= 500:
+            raise
+        passkey_audit.record(
+            connection,
+            tctx.tenant_id,
+            caller,
+            f"{event}_init_failed",
+            actor=actor,
+            error=exc.message,
+            **detail,
+        )
+        return exc
+    passkey_audit.record(connection, tctx.tenant_id, caller, f"{event}_init_succeeded", actor=actor, **detail)
+    return options
 
 
 def _issue(
@@ -329,18 +438,27 @@ def _issue(
 
 
 async def _assertion(
-    ctx: Context, tenant_id: str, api_key: str | None, credential: dict[str, Any], purpose: Purpose
+    ctx: Context,
+    tenant_id: str,
+    api_key: str | None,
+    credential: dict[str, Any],
+    purpose: Purpose,
+    caller: Caller,
 ) -> _Finished:
+    keyed = purpose in ("api_transaction", "api_mfa_login")
+
     def work(connection: Connection) -> _Finished | PassgateError:
-        tenant = open_tenant(connection, tenant_id, api_key, key_required=purpose == "api_transaction")
-        tctx = tenant_context(ctx, tenant)
+        tenant = open_tenant(connection, tenant_id, api_key, key_required=keyed)
+        tctx = _context(ctx, tenant, mfa=purpose == "api_mfa_login")
 
         def steps(
             connection: Connection, record: ChallengeRecord, _data: ClientData
         ) -> _Finished | PassgateError:
             return _verify_assertion(connection, tctx, tenant, record, credential)
 
-        return _finish(connection, tctx, credential, purpose, steps, SessionDataMissing, AssertionUnreadable)
+        return _finish(
+            connection, tctx, caller, credential, purpose, steps, SessionDataMissing, AssertionUnreadable
+        )
 
     return await ceremonies.run_finish(ctx, work)
 
@@ -372,6 +490,10 @@ def _verify_assertion(
         raise AssertionFailed(detail="credential flagged after a sign-count regression")
     if record.user_id is not None and stored.user_id != record.user_id:
         raise AssertionFailed(detail="credential of another user than the ceremony's")
+    if stored.is_mfa and record.purpose == "api_transaction":
+        raise MfaCredentialRefusedForTransaction()
+    if stored.is_mfa and record.purpose != "api_mfa_login":
+        raise MfaCredentialRefused()
     transaction_id = record.state.get("transaction_id")
     if transaction_id is not None and not store.finish_transaction(
         connection, tenant.tenant_id, str(transaction_id), now()
@@ -398,25 +520,80 @@ def _verify_assertion(
 def _finish(
     connection: Connection,
     tctx: Context,
+    caller: Caller,
     credential: dict[str, Any],
     purpose: Purpose,
-    steps: Any,
+    steps: Callable[[Connection, ChallengeRecord, ClientData], _Finished | PassgateError],
     unknown: type[PassgateError],
     unreadable: type[PassgateError],
 ) -> _Finished | PassgateError:
-    """The core's finish-exactly-once, with Hanko's titles for an unreadable body or unknown challenge."""
+    """The core's finish-exactly-once, with Hanko's titles for an unreadable body or unknown challenge,
+    audited once a ceremony was consumed (an unknown challenge records nothing: no one can flood the
+    log without first starting ceremonies, which is rate-limited)."""
     _require_credential_shape(credential, unreadable)
+    consumed: list[ChallengeRecord] = []
+
+    def audited(
+        connection: Connection, record: ChallengeRecord, data: ClientData
+    ) -> _Finished | PassgateError:
+        consumed.append(record)
+        return steps(connection, record, data)
+
     try:
         outcome: _Finished | PassgateError = ceremonies.finish(
-            connection, tctx, credential, purpose, steps, failure=CeremonyFailed
+            connection, tctx, credential, purpose, audited, failure=CeremonyFailed
         )
     except BadRequest as exc:  # clientDataJSON unreadable: nothing was consumed
         return unreadable(detail=exc.detail or exc.message)
-    if type(outcome) is CeremonyFailed:  # the challenge was unknown, used, expired or for another purpose
-        return unknown(detail=outcome.detail)
-    if isinstance(outcome, PassgateError) and not isinstance(outcome, (NotAuthenticated, AttestationFailed)):
-        return (AttestationFailed if purpose == "api_register" else AssertionFailed)(detail=outcome.detail)
+    if not consumed:  # the challenge was unknown, used, expired, another tenant's or for another purpose
+        return unknown(detail=outcome.detail if isinstance(outcome, PassgateError) else None)
+    if isinstance(outcome, PassgateError) and not isinstance(
+        outcome, (NotAuthenticated, AttestationFailed, MfaCredentialRefused)
+    ):
+        registering = purpose in ("api_register", "api_mfa_register")
+        outcome = (AttestationFailed if registering else AssertionFailed)(detail=outcome.detail)
+    _audit_final(connection, tctx, caller, purpose, consumed[0], credential, outcome)
     return outcome
+
+
+def _audit_final(
+    connection: Connection,
+    tctx: Context,
+    caller: Caller,
+    purpose: Purpose,
+    record: ChallengeRecord,
+    credential: dict[str, Any],
+    outcome: _Finished | PassgateError,
+) -> None:
+    event = EVENTS[purpose]
+    transaction_id = record.state.get("transaction_id")
+    detail = {"transaction_id": str(transaction_id)} if transaction_id is not None else {}
+    if isinstance(outcome, PassgateError):
+        actor = _failed_actor(connection, tctx, record, credential)
+        kind, error = f"{event}_final_failed", outcome.message
+        passkey_audit.record(connection, tctx.tenant_id, caller, kind, actor=actor, error=error, **detail)
+        return
+    actor = outcome.proof.user_id
+    passkey_audit.record(
+        connection, tctx.tenant_id, caller, f"{event}_final_succeeded", actor=actor, **detail
+    )
+
+
+def _failed_actor(
+    connection: Connection, tctx: Context, record: ChallengeRecord, credential: dict[str, Any]
+) -> str | None:
+    """Whom a failed finish concerned: the ceremony's user (a registration's, a named login's), else
+    the owner of the credential presented, when this tenant knows it (a discoverable login's)."""
+    named = record.state.get("user_id") or record.state.get("actor")
+    if named is not None:
+        return str(named)
+    if record.purpose == "api_register" or record.purpose == "api_mfa_register":
+        return None
+    try:
+        found = store.credential_in_tenant(connection, tctx.tenant_id, credential_id_of(credential))
+    except BadRequest:  # no readable rawId: no one in particular
+        return None
+    return found[1] if found is not None else None
 
 
 def _require_credential_shape(credential: dict[str, Any], unreadable: type[PassgateError]) -> None:
@@ -487,32 +664,52 @@ async def get_credential(
 
 
 async def rename_credential(
-    ctx: Context, tenant_id: str, api_key: str | None, credential_id: str, name: str
+    ctx: Context,
+    tenant_id: str,
+    api_key: str | None,
+    credential_id: str,
+    name: str,
+    caller: Caller = NOBODY,
 ) -> None:
     def work(connection: Connection) -> None:
         tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
-        record, _ = _credential(connection, tenant, credential_id)
+        record, owner = _credential(connection, tenant, credential_id)
         store.rename_credential(connection, tenant.tenant_id, record.credential_id, name)
+        _audit_change(connection, tenant, caller, "webauthn_credential_updated", record, owner)
 
     await ctx.db.run(work)
 
 
-async def delete_credential(ctx: Context, tenant_id: str, api_key: str | None, credential_id: str) -> None:
+async def delete_credential(
+    ctx: Context, tenant_id: str, api_key: str | None, credential_id: str, caller: Caller = NOBODY
+) -> None:
     def work(connection: Connection) -> None:
         tenant = open_tenant(connection, tenant_id, api_key, key_required=True)
-        record, _ = _credential(connection, tenant, credential_id)
+        record, owner = _credential(connection, tenant, credential_id)
         store.remove_credential(connection, tenant.tenant_id, record.credential_id)
-        audit.record(
-            connection,
-            tenant_id=tenant.tenant_id,
-            user_id=record.user_id,
-            kind="credential_removed",
-            at=now(),
-            credential_id=b64url_encode(record.credential_id),
-            by="api",
-        )
+        _audit_change(connection, tenant, caller, "webauthn_credential_deleted", record, owner)
 
     await ctx.db.run(work)
+
+
+def _audit_change(
+    connection: Connection,
+    tenant: TenantRecord,
+    caller: Caller,
+    kind: str,
+    record: CredentialRecord,
+    owner: str,
+) -> None:
+    credential_id = b64url_encode(record.credential_id)
+    passkey_audit.record(
+        connection,
+        tenant.tenant_id,
+        caller,
+        kind,
+        actor=owner,
+        user_id=record.user_id,
+        credential_id=credential_id,
+    )
 
 
 def _credential(connection: Connection, tenant: TenantRecord, text: str) -> tuple[CredentialRecord, str]:
@@ -540,13 +737,9 @@ def credential_json(record: CredentialRecord, external_id: str) -> dict[str, Any
         "transports": [item for item in record.transports.split(",") if item],
         "backup_eligible": record.backup_eligible,
         "backup_state": record.backup_state,
-        "is_mfa": False,
+        "is_mfa": record.is_mfa,
         "user_id": external_id,
     }
     if record.last_used_at is not None:
         body["last_used_at"] = rfc3339(record.last_used_at)
     return body
-
-
-def rfc3339(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

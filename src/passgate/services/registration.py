@@ -93,10 +93,12 @@ def store_credential(
     new: NewCredential,
     session_id: str | None = None,
     user_agent: str | None = None,
+    is_mfa: bool = False,
 ) -> None:
     """Persist a verified credential (W3C WebAuthn L3 §7.1 steps 26-27); an id already known is refused.
     A passkey whose authenticator is unknown by AAGUID is named after the device that made it, when a
-    browser made it (`user_agent`; the passkey API's backends name their own)."""
+    browser made it (`user_agent`; the passkey API's backends name their own). `is_mfa`: a passkey-API
+    second factor."""
     at = now()
     record = CredentialRecord(
         credential_id=new.credential_id,
@@ -118,6 +120,7 @@ def store_credential(
         last_verified_at=at if new.user_verified else None,
         flagged_at=None,
         flag_reason=None,
+        is_mfa=is_mfa,
     )
     try:
         credentials.create(connection, record)

@@ -65,6 +65,7 @@ class Action(StrEnum):
     PASSKEY_API_FINISH = "passkey_api_finish"
     PASSKEY_API_TRANSACTION = "passkey_api_transaction"
     PASSKEY_API_MANAGE = "passkey_api_manage"
+    PASSKEY_API_MFA = "passkey_api_mfa"
     PASSKEY_API_NOT_FOUND = "passkey_api_not_found"
 
 
@@ -100,6 +101,7 @@ POLICY: Final[dict[Action, Need]] = {
     Action.PASSKEY_API_FINISH: Need.NOTHING,
     Action.PASSKEY_API_TRANSACTION: Need.API_KEY,  # initialize and finalize
     Action.PASSKEY_API_MANAGE: Need.API_KEY,  # rename and delete a tenant's credentials
+    Action.PASSKEY_API_MFA: Need.API_KEY,  # MFA registration and login, initialize and finalize
     Action.PASSKEY_API_NOT_FOUND: Need.NOTHING,  # an unknown path under /passkeys: a 404 that changes nothing
 }
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -95,6 +96,8 @@ class Credential(Base):
     last_verified_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     flagged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     flag_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The passkey API's second-factor credentials (`mfa/registration`): usable for an MFA login only.
+    is_mfa: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Challenge(Base):
@@ -137,8 +140,14 @@ class DeviceLink(Base):
 
 
 class AuditEvent(Base):
+    """`actor` and `source_ip` are the passkey API's (Hanko's `actor_user_id`, `meta_source_ip`): the
+    backend's own user id, which may name no user yet, and the caller's address; both searchable."""
+
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_user_at", "user_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_events_user_at", "user_id", "at"),
+        Index("ix_audit_events_tenant_at", "tenant_id", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[float] = mapped_column(Float)
     tenant_id: Mapped[str] = mapped_column(String(36))
@@ -146,6 +155,8 @@ class AuditEvent(Base):
     kind: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text, default="")
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the acting session
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Revocation(Base):

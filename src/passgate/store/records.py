@@ -42,6 +42,7 @@ class CredentialRecord:
     last_verified_at: float | None
     flagged_at: float | None
     flag_reason: str | None
+    is_mfa: bool = False  # a passkey-API second factor (`mfa/registration`), for an MFA login only
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """One pure-ASGI middleware for every request: body size limit, cross-site request refusal, and the
 security headers. Pure ASGI because it runs on the hot paths. It wraps the whole middleware stack
 (`web/app.py`), so its own refusals and Starlette's last-resort 500 carry the headers too; the answers
-`passgate serve` writes before the app (`web/server.py`) take theirs from `answer_headers`."""
+`passgate serve` writes before the app (`web/server.py`) take theirs from `answer_headers`. Its refusals
+speak the error shape of the API they refuse (`error_answer`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passgate.config import Settings
+from passgate.errors import Forbidden, PassgateError, PayloadTooLarge
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PASSKEY_API = "/passkeys/"  # the passkey API for other backends (web/routes/passkey_api.py)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -44,14 +47,29 @@ def answer_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _error(status: int, message: str, code: str) -> tuple[Message, Message]:
-    body = json.dumps({"error": message, "code": code}).encode()
+def error_answer(path: str, error: PassgateError) -> tuple[Message, Message]:
+    """The guard's own answer with `error`, in the error shape of the API at `path`, decided here
+    only: the passkey API's (Hanko's `{"title","details","status"}`, its JSON answer with a trailing
+    newline) under /passkeys/, `{"error","code"}` everywhere else."""
+    if path.startswith(PASSKEY_API):
+        body = json.dumps(error.to_problem(), separators=(",", ":")).encode() + b"\n"
+        media = b"application/json; charset=UTF-8"
+    else:
+        body, media = json.dumps(error.to_json()).encode(), b"application/json"
     start: Message = {
         "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "status": error.status,
+        "headers": [(b"content-type", media), (b"content-length", str(len(body)).encode())],
     }
     return start, {"type": "http.response.body", "body": body}
+
+
+def _too_large() -> PassgateError:
+    return PayloadTooLarge()
+
+
+def _cross_site() -> PassgateError:
+    return Forbidden("Cross-site requests are not allowed.", code="cross_site_request")
 
 
 class BodyTooLarge(Exception):
@@ -102,7 +120,7 @@ class Guard:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
             if not started:
-                for message in _error(413, "The request body is too large.", "payload_too_large"):
+                for message in error_answer(scope["path"], _too_large()):
                     await send_with_headers(message)
 
     def _refuse(self, scope: Scope) -> tuple[Message, Message] | None:
@@ -111,11 +129,11 @@ class Guard:
         origin = None
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                return _error(413, "The request body is too large.", "payload_too_large")
+                return error_answer(scope["path"], _too_large())
             if name == b"origin":
                 origin = value.decode("latin-1")
         if origin is not None and origin not in self.origins:
-            return _error(403, "Cross-site requests are not allowed.", "cross_site_request")
+            return error_answer(scope["path"], _cross_site())
         return None
 
     def _headers_for(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:

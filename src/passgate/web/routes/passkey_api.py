@@ -10,23 +10,37 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
-from passgate.errors import PassgateError, PayloadTooLarge, RequestInvalid, RequestUnreadable
-from passgate.services import passkey_api, passkey_tenants
+from passgate.errors import (
+    AuditLogsInvalid,
+    PassgateError,
+    PayloadTooLarge,
+    RequestInvalid,
+    RequestUnreadable,
+)
+from passgate.services import passkey_api, passkey_audit, passkey_tenants
+from passgate.services.passkey_audit import Caller
 from passgate.services.stepup import Action, acts
-from passgate.web.deps import Ctx
+from passgate.web.deps import Ctx, client_of
 from passgate.web.guard import BodyTooLarge
 
 log = logging.getLogger("passgate.passkey_api")
 TAG = "passkey API (Hanko-compatible)"
 MAX_USER_ID_BYTES = 64  # the WebAuthn user handle holds at most 64 bytes (W3C WebAuthn L3 §5.4.3)
+MAX_PER_PAGE = 100
+MAX_QUERY_TEXT = 200  # characters of an audit-log search value
+MAX_TYPES = 50
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ApiKey = Annotated[str | None, Header(alias="apiKey", description="The tenant's API key.")]
 
 
@@ -40,19 +54,18 @@ class HankoJSON(Response):
 
 
 def problem(exc: PassgateError) -> HankoJSON:
-    if exc.status >= 500:
-        return HankoJSON({"title": "Internal Server Error", "status": 500}, status_code=500)
-    details = str(getattr(exc, "public_details", ""))
-    return HankoJSON({"title": exc.message, "details": details, "status": exc.status}, status_code=exc.status)
+    body = exc.to_problem()
+    return HankoJSON(body, status_code=int(body["status"]))
 
 
 class HankoRoute(APIRoute):
-    """Every error of these routes, expected or not, answers in Hanko's shape (never a stack trace)."""
+    """Every error of these routes, expected or not, answers in Hanko's shape (never a stack trace).
+    Every answer carries `X-Request-Id` (the caller's, when it sent a sane one), as Hanko's server."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def handle(request: Request) -> Response:
+        async def answer(request: Request) -> Response:
             try:
                 return await handler(request)
             except PassgateError as exc:
@@ -62,10 +75,17 @@ class HankoRoute(APIRoute):
                     log.error("passkey API: %s (%s)", exc.message, exc.detail)
                 return problem(exc)
             except BodyTooLarge:
-                return problem(PayloadTooLarge("Request Entity Too Large"))
+                return problem(PayloadTooLarge())
             except Exception:
                 log.exception("passkey API: unexpected error")
-                return HankoJSON({"title": "Internal Server Error", "status": 500}, status_code=500)
+                return problem(PassgateError())
+
+        async def handle(request: Request) -> Response:
+            sent = request.headers.get("x-request-id", "")
+            request.state.request_id = sent if REQUEST_ID.fullmatch(sent) else secrets.token_hex(16)
+            response = await answer(request)
+            response.headers["X-Request-Id"] = request.state.request_id
+            return response
 
         return handle
 
@@ -99,6 +119,12 @@ class LoginInit(_Body):
     user_id: str | None = Field(default=None, description="Omit for a discoverable login.")
 
     _uid = field_validator("user_id")(lambda value: _user_id(value) if value else None)
+
+
+class MfaLoginInit(_Body):
+    user_id: str = Field(min_length=1, description="The backend's id of the user.")
+
+    _uid = field_validator("user_id")(_user_id)
 
 
 class TransactionInit(_Body):
@@ -192,6 +218,12 @@ async def _credential(request: Request) -> dict[str, Any]:
     return data
 
 
+def _caller(request: Request) -> Caller:
+    """Who called, for the audit log: the address and user agent as every face reads them."""
+    client = client_of(request)
+    return Caller(ip=client.ip, user_agent=client.user_agent[:400], request_id=request.state.request_id)
+
+
 async def _rate(request: Request, tenant_id: str, who: str) -> None:
     """Per tenant and user (or address, for a discoverable login) limits on starting ceremonies."""
     await request.app.state.rate_limit.check("passkey_api", f"{tenant_id}:{who}")
@@ -215,13 +247,7 @@ async def registration_initialize(
     tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
 ) -> HankoJSON:
     """Creation options for a passkey of the backend's user `user_id` (discoverable; UV per tenant)."""
-    tid = _tenant(tenant_id)
-    body = _validated(RegistrationInit, await _json(request, initialize=True))
-    await _rate(request, tid, body.user_id)
-    options = await passkey_api.registration_initialize(
-        ctx, tid, api_key, user_id=body.user_id, username=body.username, display_name=body.display_name
-    )
-    return HankoJSON(options)
+    return await _registration_initialize(tenant_id, request, ctx, api_key, mfa=False)
 
 
 @router.post(
@@ -233,9 +259,7 @@ async def registration_initialize(
 @acts(Action.PASSKEY_API_FINISH)
 async def registration_finalize(tenant_id: str, request: Request, ctx: Ctx) -> HankoJSON:
     """Body: the browser's `credential.toJSON()`. Stores the passkey; answers `{"token": JWT}`."""
-    tid = _tenant(tenant_id)
-    issued = await passkey_api.registration_finalize(ctx, tid, await _credential(request))
-    return HankoJSON({"token": issued.token})
+    return await _registration_finalize(tenant_id, request, ctx, None, mfa=False)
 
 
 @router.post(
@@ -247,11 +271,14 @@ async def registration_finalize(tenant_id: str, request: Request, ctx: Ctx) -> H
 @acts(Action.PASSKEY_API_SIGN_IN)
 async def login_initialize(tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None) -> HankoJSON:
     """Discoverable with no body (or `{}`); with `user_id` the API key is required and the user's
-    credentials are listed in `allowCredentials`."""
+    passkeys (not its MFA credentials) are listed in `allowCredentials`."""
     tid = _tenant(tenant_id)
     body = _validated(LoginInit, await _json(request, initialize=True))
     await _rate(request, tid, body.user_id or f"ip:{request.client.host if request.client else '-'}")
-    return HankoJSON(await passkey_api.login_initialize(ctx, tid, api_key, user_id=body.user_id))
+    options = await passkey_api.login_initialize(
+        ctx, tid, api_key, user_id=body.user_id, caller=_caller(request)
+    )
+    return HankoJSON(options)
 
 
 @router.post(
@@ -262,10 +289,114 @@ async def login_initialize(tenant_id: str, request: Request, ctx: Ctx, api_key: 
 )
 @acts(Action.PASSKEY_API_FINISH)
 async def login_finalize(tenant_id: str, request: Request, ctx: Ctx) -> HankoJSON:
-    """Body: `credential.toJSON()` of the assertion. Answers `{"token": JWT}` whose `sub` is the user id."""
+    """Body: `credential.toJSON()` of the assertion. Answers `{"token": JWT}` whose `sub` is the user id;
+    400 for an MFA credential."""
+    return await _login_finalize(tenant_id, request, ctx, None, mfa=False)
+
+
+async def _registration_initialize(
+    tenant_id: str, request: Request, ctx: Ctx, api_key: str | None, *, mfa: bool
+) -> HankoJSON:
     tid = _tenant(tenant_id)
-    issued = await passkey_api.login_finalize(ctx, tid, await _credential(request))
+    body = _validated(RegistrationInit, await _json(request, initialize=True))
+    await _rate(request, tid, body.user_id)
+    options = await passkey_api.registration_initialize(
+        ctx,
+        tid,
+        api_key,
+        user_id=body.user_id,
+        username=body.username,
+        display_name=body.display_name,
+        caller=_caller(request),
+        mfa=mfa,
+    )
+    return HankoJSON(options)
+
+
+async def _registration_finalize(
+    tenant_id: str, request: Request, ctx: Ctx, api_key: str | None, *, mfa: bool
+) -> HankoJSON:
+    tid = _tenant(tenant_id)
+    credential = await _credential(request)
+    issued = await passkey_api.registration_finalize(
+        ctx, tid, credential, api_key=api_key, caller=_caller(request), mfa=mfa
+    )
     return HankoJSON({"token": issued.token})
+
+
+async def _login_finalize(
+    tenant_id: str, request: Request, ctx: Ctx, api_key: str | None, *, mfa: bool
+) -> HankoJSON:
+    tid = _tenant(tenant_id)
+    credential = await _credential(request)
+    issued = await passkey_api.login_finalize(
+        ctx, tid, credential, api_key=api_key, caller=_caller(request), mfa=mfa
+    )
+    return HankoJSON({"token": issued.token})
+
+
+# --------------------------------------------------------------------------- MFA (a second factor)
+
+
+@router.post(
+    "/mfa/registration/initialize",
+    summary="Begin registering an MFA credential",
+    responses={200: {"description": '`{"publicKey": PublicKeyCredentialCreationOptions}`'}, **ERRORS},
+    openapi_extra=_schema(RegistrationInit),
+)
+@acts(Action.PASSKEY_API_MFA)
+async def mfa_registration_initialize(
+    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
+) -> HankoJSON:
+    """Creation options for a second factor of `user_id`, as Hanko's MFA defaults: a roaming
+    authenticator (`cross-platform`), a discoverable credential discouraged, UV preferred."""
+    return await _registration_initialize(tenant_id, request, ctx, api_key, mfa=True)
+
+
+@router.post(
+    "/mfa/registration/finalize",
+    summary="Finish registering an MFA credential",
+    responses={200: {"model": TokenAnswer}, **ERRORS},
+    openapi_extra=CREDENTIAL_BODY,
+)
+@acts(Action.PASSKEY_API_MFA)
+async def mfa_registration_finalize(
+    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
+) -> HankoJSON:
+    """Stores the credential with `is_mfa`: usable for an MFA login only. Answers `{"token": JWT}`."""
+    return await _registration_finalize(tenant_id, request, ctx, api_key, mfa=True)
+
+
+@router.post(
+    "/mfa/login/initialize",
+    summary="Begin an MFA login",
+    responses={200: {"description": '`{"publicKey": PublicKeyCredentialRequestOptions}`'}, **ERRORS},
+    openapi_extra=_schema(MfaLoginInit),
+)
+@acts(Action.PASSKEY_API_MFA)
+async def mfa_login_initialize(
+    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
+) -> HankoJSON:
+    """Options listing every credential of `user_id` (MFA ones and passkeys) in `allowCredentials`."""
+    tid = _tenant(tenant_id)
+    body = _validated(MfaLoginInit, await _json(request, initialize=True))
+    await _rate(request, tid, body.user_id)
+    options = await passkey_api.login_initialize(
+        ctx, tid, api_key, user_id=body.user_id, caller=_caller(request), mfa=True
+    )
+    return HankoJSON(options)
+
+
+@router.post(
+    "/mfa/login/finalize",
+    summary="Finish an MFA login",
+    responses={200: {"model": TokenAnswer}, **ERRORS},
+    openapi_extra=CREDENTIAL_BODY,
+)
+@acts(Action.PASSKEY_API_MFA)
+async def mfa_login_finalize(tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None) -> HankoJSON:
+    """The user is the one `mfa/login/initialize` named (no userHandle needed). Answers `{"token": JWT}`."""
+    return await _login_finalize(tenant_id, request, ctx, api_key, mfa=True)
 
 
 # --------------------------------------------------------------------------- transactions
@@ -293,6 +424,7 @@ async def transaction_initialize(
         user_id=body.user_id,
         transaction_id=body.transaction_id,
         transaction_data=body.transaction_data,
+        caller=_caller(request),
     )
     return HankoJSON(options)
 
@@ -309,7 +441,8 @@ async def transaction_finalize(
 ) -> HankoJSON:
     """Answers `{"token": JWT}` with `trans` = the transaction id (from the server's own record)."""
     tid = _tenant(tenant_id)
-    issued = await passkey_api.transaction_finalize(ctx, tid, api_key, await _credential(request))
+    credential = await _credential(request)
+    issued = await passkey_api.transaction_finalize(ctx, tid, api_key, credential, _caller(request))
     return HankoJSON({"token": issued.token})
 
 
@@ -330,21 +463,26 @@ async def list_credentials(
     """Of one user (`user_id`) or the whole tenant, newest first by default; `Link` and `X-Total-Count`
     headers page through them."""
     tid = _tenant(tenant_id)
-    number, size = _positive(page, "page"), _positive(per_page, "per_page")
+    number, size = _paging(page, per_page, RequestInvalid)
     if order not in ("asc", "desc"):
         raise RequestInvalid("order must be one of 'desc asc'")
-    size = min(size, 100)
     result = await passkey_api.list_credentials(
         ctx, tid, api_key, user_id=user_id or None, page=number, per_page=size, descending=order == "desc"
     )
-    headers = {"X-Total-Count": str(result.total), "Link": _links(request, number, size, result.total)}
-    return HankoJSON(result.items, headers=headers)
+    return _paged(request, result.items, number, size, result.total)
 
 
-def _positive(value: str, field: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 1_000_000:
-        raise RequestInvalid(f"{field} must be a positive number")
-    return int(value)
+def _paging(page: str, per_page: str, invalid: Callable[[str], PassgateError]) -> tuple[int, int]:
+    """The page and its size (at most MAX_PER_PAGE) from the query; `invalid(details)` when bad."""
+    for value, field in ((page, "page"), (per_page, "per_page")):
+        if not value.isdigit() or not 0 < int(value) < 1_000_000:
+            raise invalid(f"{field} must be a positive number")
+    return int(page), min(int(per_page), MAX_PER_PAGE)
+
+
+def _paged(request: Request, items: list[Any], page: int, per_page: int, total: int) -> HankoJSON:
+    headers = {"X-Total-Count": str(total), "Link": _links(request, page, per_page, total)}
+    return HankoJSON(items, headers=headers)
 
 
 def _links(request: Request, page: int, per_page: int, total: int) -> str:
@@ -383,7 +521,7 @@ async def rename_credential(
 ) -> Response:
     tid = _tenant(tenant_id)
     body = _validated(CredentialPatch, await _json(request, initialize=True))
-    await passkey_api.rename_credential(ctx, tid, api_key, credential_id, body.name)
+    await passkey_api.rename_credential(ctx, tid, api_key, credential_id, body.name, _caller(request))
     return Response(status_code=204)
 
 
@@ -391,10 +529,80 @@ async def rename_credential(
     "/credentials/{credential_id}", summary="Delete a credential", status_code=204, responses=ERRORS
 )
 @acts(Action.PASSKEY_API_MANAGE)
-async def delete_credential(tenant_id: str, credential_id: str, ctx: Ctx, api_key: ApiKey = None) -> Response:
+async def delete_credential(
+    tenant_id: str, credential_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
+) -> Response:
     tid = _tenant(tenant_id)
-    await passkey_api.delete_credential(ctx, tid, api_key, credential_id)
+    await passkey_api.delete_credential(ctx, tid, api_key, credential_id, _caller(request))
     return Response(status_code=204)
+
+
+# --------------------------------------------------------------------------- audit log
+
+
+@router.get("/audit_logs", summary="List audit log entries", responses=ERRORS)
+async def audit_logs(
+    tenant_id: str,
+    request: Request,
+    ctx: Ctx,
+    api_key: ApiKey = None,
+    page: str = "1",
+    per_page: str = "20",
+    start_time: Annotated[str | None, Query(description="RFC 3339; events after it.")] = None,
+    end_time: Annotated[str | None, Query(description="RFC 3339; events before it.")] = None,
+    types: Annotated[
+        list[str] | None, Query(alias="type", description="Event types: repeated, or comma-separated.")
+    ] = None,
+    actor_user_id: Annotated[str | None, Query(description="Part of the backend's user id.")] = None,
+    meta_source_ip: Annotated[str | None, Query(description="Part of the caller's address.")] = None,
+    q: Annotated[str | None, Query(description="Part of the user id or of the address.")] = None,
+) -> HankoJSON:
+    """The tenant's events, newest first (Hanko's types, and Passgate's own such as
+    `credential_flagged`); `Link` and `X-Total-Count` headers page through them. Text filters match
+    any part, case-insensitively."""
+    tid = _tenant(tenant_id)
+    number, size = _paging(page, per_page, AuditLogsInvalid)
+    result = await passkey_audit.list_audit_logs(
+        ctx,
+        tid,
+        api_key,
+        page=number,
+        per_page=size,
+        since=_time(start_time, "start_time"),
+        until=_time(end_time, "end_time"),
+        kinds=_types(types or []),
+        actor=_text(actor_user_id, "actor_user_id"),
+        source_ip=_text(meta_source_ip, "meta_source_ip"),
+        search=_text(q, "q"),
+    )
+    return _paged(request, result.items, number, size, result.total)
+
+
+def _time(value: str | None, field: str) -> float | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise AuditLogsInvalid(
+            f"{field} must be an RFC 3339 time with a time zone, e.g. 2024-05-01T12:00:00Z"
+        )
+    return moment.timestamp()
+
+
+def _types(values: list[str]) -> tuple[str, ...]:
+    kinds = tuple(kind.strip() for value in values for kind in value.split(",") if kind.strip())
+    if len(kinds) > MAX_TYPES or any(len(kind) > 60 for kind in kinds):
+        raise AuditLogsInvalid(f"type takes at most {MAX_TYPES} event types of up to 60 characters")
+    return kinds
+
+
+def _text(value: str | None, field: str) -> str | None:
+    if value is not None and len(value) > MAX_QUERY_TEXT:
+        raise AuditLogsInvalid(f"{field} cannot be longer than {MAX_QUERY_TEXT} characters")
+    return value or None
 
 
 @router.get("/.well-known/jwks.json", summary="The tenant's token-verification keys", responses=ERRORS)
