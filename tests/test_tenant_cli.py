@@ -137,7 +137,9 @@ async def test_tenant_update_takes_effect_at_once_and_is_audited(data_dir: Path)
         assert "cannot change from 'localhost' to 'shop.localhost'" in moved.output
         assert "1 passkey(s)" in moved.output and "§5.1.4" in moved.output
         assert "rp_id: localhost\nrp_name: Shop Ltd" in run("tenant", "show", tenant_id).output
-        kinds = [kind for kind, _ in _events(ctx, tenant_id)]
+        kinds = [
+            kind for kind, _ in _events(ctx, tenant_id) if not kind.startswith("webauthn_")
+        ]  # the API's own
         assert kinds == ["tenant_added", "api_key_added", "tenant_updated", "credential_added"]
     ctx.db.dispose()
 
