@@ -230,6 +230,9 @@ async def test_doctor_names_the_tenants_no_secret_key_can_unseal(
             "title": "Internal Server Error",
             "status": 500,
         }
+        # Refused before anything is stored: no passkey without its token, no counter moved.
+        assert (await backend.register("u2")).status_code == 500
+        assert (await backend.get("/credentials", user_id="u2")).json() == []
         assert run("tenant", "rotate-key", shop.id).exit_code == 0
         assert (await backend.claims(await backend.login("u1")))["sub"] == "u1"
     ctx.db.dispose()

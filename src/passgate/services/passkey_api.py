@@ -56,7 +56,7 @@ from passgate.errors import (
     UserNotFound,
 )
 from passgate.metadata import describe
-from passgate.services import ceremonies, login, passkey_audit
+from passgate.services import ceremonies, login, passkey_audit, passkey_tenants
 from passgate.services.ceremonies import Purpose
 from passgate.services.context import Context
 from passgate.services.passkey_audit import Caller, rfc3339
@@ -193,7 +193,9 @@ async def registration_finalize(
                 user_verified=new.user_verified,
                 backup_eligible=new.backup_eligible,
             )
-            return _Finished(tenant=tenant, key=store.signing_key(connection, tenant.tenant_id), proof=proof)
+            return _Finished(
+                tenant=tenant, key=passkey_tenants.signing_key(tctx, connection, tenant), proof=proof
+            )
 
         return _finish(
             connection,
@@ -514,7 +516,7 @@ def _verify_assertion(
         backup_eligible=stored.backup_eligible,
         transaction_id=str(transaction_id) if transaction_id is not None else None,
     )
-    return _Finished(tenant=tenant, key=store.signing_key(connection, tenant.tenant_id), proof=proof)
+    return _Finished(tenant=tenant, key=passkey_tenants.signing_key(tctx, connection, tenant), proof=proof)
 
 
 def _finish(
@@ -547,6 +549,8 @@ def _finish(
         return unreadable(detail=exc.detail or exc.message)
     if not consumed:  # the challenge was unknown, used, expired, another tenant's or for another purpose
         return unknown(detail=outcome.detail if isinstance(outcome, PassgateError) else None)
+    if isinstance(outcome, PassgateError) and outcome.status >= 500:
+        return outcome  # the server's own trouble (a signing key no secret opens): not the caller's
     if isinstance(outcome, PassgateError) and not isinstance(
         outcome, (NotAuthenticated, AttestationFailed, MfaCredentialRefused)
     ):

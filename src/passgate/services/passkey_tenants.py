@@ -146,6 +146,16 @@ def issue_token(ctx: Context, tenant: TenantRecord, key: TokenKeyRecord, proof: 
     return jwt.encode(header, claims, _private_key(ctx, key))
 
 
+def signing_key(ctx: Context, connection: Connection, tenant: TenantRecord) -> TokenKeyRecord | None:
+    """The tenant's current signing key, already opened: called inside a finalize's unit of work, so a
+    secret key removed from the configuration refuses the ceremony (ConfigError, rolled back) before
+    a passkey is stored or a counter moves, instead of failing after the commit."""
+    key = store.signing_key(connection, tenant.tenant_id)
+    if key is not None:
+        _private_key(ctx, key)
+    return key
+
+
 def _private_key(ctx: Context, key: TokenKeyRecord) -> RSAKey:
     loaded = _loaded.get(key.kid)
     if loaded is None:
