@@ -9,12 +9,14 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import anyio
 import pytest
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from passgate.store import revocations
 from passgate.store.database import Database
 from passgate.store.models import BUILTIN_TENANT, challenges
 from passgate.store.prepared import Prepared, in_order, savepoint
@@ -109,25 +111,43 @@ def test_a_failed_unit_of_work_on_the_event_loop_leaves_nothing(tmp_path: object
     db.dispose()
 
 
-def test_the_version_moves_with_every_change_and_only_then(tmp_path: object) -> None:
+async def _eventually(condition: Callable[[], bool], seconds: float = 2.0) -> None:
+    for _ in range(int(seconds / 0.002)):
+        if condition():
+            return
+        await anyio.sleep(0.002)
+    raise AssertionError(f"not within {seconds} s")
+
+
+async def test_the_version_moves_with_every_change_and_only_then(tmp_path: object) -> None:
     path = f"{tmp_path}/passgate.db"
     db = Database(f"sqlite:///{path}")
     db.migrate()
-    assert db.version() is None  # no loop connection yet: nothing can be known, read
-    asyncio.run(db.run(lambda connection: None, write=False))
-    first = db.version()
-    assert first is not None and db.version() == first  # reads change nothing
-    asyncio.run(db.run(lambda connection: None, write=False))
-    assert db.version() == first
-    asyncio.run(db.run(lambda connection: INSERT.execute(connection, _row(os.urandom(32)))))
-    second = db.version()
-    assert second != first  # this process's own write
-    other = sqlite3.connect(path, isolation_level=None)  # another process, as far as SQLite can tell
-    other.execute("DELETE FROM challenges")
-    other.close()
-    assert db.version() not in (first, second)
+    assert db.version() is None  # nobody watches for other processes' commits: nothing can be known
+
+    async def watch() -> None:
+        async for _ in revocations.follow(db, 0.005):
+            pass
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        await _eventually(lambda: db.version() is not None)
+        first = db.version()
+        await db.run(lambda connection: COUNT_PURPOSE.all(connection, {"p": "x"}), write=False)
+        await anyio.sleep(0.05)
+        assert db.version() == first  # reads change nothing
+        await db.run(lambda connection: INSERT.execute(connection, _row(os.urandom(32))))
+        second = db.version()
+        assert second != first  # this process's own write, at once
+        await anyio.sleep(0.05)
+        settled = db.version()
+        other = sqlite3.connect(path, isolation_level=None)  # another process, as far as SQLite can tell
+        other.execute("DELETE FROM challenges")
+        other.close()
+        await _eventually(lambda: db.version() != settled)  # within the poll interval
+        tasks.cancel_scope.cancel()
+    assert db.version() is None  # the watch ended
     db.dispose()
-    assert Database(f"sqlite:///{path}").version() is None
 
 
 def test_postgresql_has_no_version(database_url: str) -> None:

@@ -154,8 +154,9 @@ MAX_READS = 10_000
 
 
 async def _session_with_user(ctx: Context, session_id: str) -> tuple[SessionRecord, UserRecord] | None:
-    """The session and its user as the database holds them: read again unless the database is provably
-    unchanged since the last read (`Database.version`), so nothing is ever answered from an old read."""
+    """The session and its user as the database holds them: read again unless the database is unchanged
+    since the last read (`Database.version`: at once for this process's writes, within milliseconds for
+    another process's)."""
     mark = ctx.db.version()
     if mark is not None:
         known = ctx.session_reads.get(session_id)

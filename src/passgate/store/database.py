@@ -112,31 +112,29 @@ class Database:
         self.engine = make_engine(url, timeout)
         self.is_sqlite = url.startswith("sqlite")
         self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
-        self._opened = 0  # loop connections opened so far (a new one starts its own data_version)
-        self._writes = 0  # write units of work run on the loop connection
+        # Bumped by every write unit of work of this process and, while a follower watches SQLite for
+        # other connections' commits (store/revocations.py `follow`), by each of those: see `version`.
+        self.generation = 0
+        self.followed = False
 
-    def version(self) -> tuple[int, int, int] | None:
+    def version(self) -> int | None:
         """A mark that differs whenever the database may have changed since it was taken, or None when
-        there is no cheap way to tell (PostgreSQL, or no open loop connection): then read again.
+        nothing can tell (PostgreSQL, or SQLite with no follower running): then read again.
 
-        SQLite's `PRAGMA data_version` changes when any other connection (another process's too) has
-        committed; the loop connection's own writes are counted here (https://sqlite.org/pragma.html#pragma_data_version).
-        What was read under a mark is still what the database holds while the mark is unchanged."""
-        connection = self._loop_connection
-        if connection is None or connection.closed or connection.invalidated:
-            return None
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        try:
-            (data_version,) = driver.execute("PRAGMA data_version").fetchone()
-        except sqlite3.Error:
-            return None
-        return self._opened, int(data_version), self._writes
+        This process's own writes move it at once; another process's commit moves it when the follower
+        sees SQLite's `PRAGMA data_version` change, within its poll interval (a few milliseconds, as
+        for the revocation log it follows). Asking costs nothing: no statement per request."""
+        return self.generation if self.followed else None
+
+    def changed(self) -> None:
+        self.generation += 1
 
     def transact(self, work: UnitOfWork[T], *, write: bool = True) -> T:
         """Run `work` in one transaction on this thread; commit on success, roll back on error.
 
         Driver errors that mean "busy" or "unavailable" become `DatabaseBusy` / `DatabaseUnavailable`."""
+        if write:
+            self.changed()
         try:
             with self.engine.connect().execution_options(write=write) as connection, connection.begin():
                 return work(connection)
@@ -200,7 +198,7 @@ class Database:
         driver = connection.connection.driver_connection
         assert isinstance(driver, sqlite3.Connection)
         if write:
-            self._writes += 1  # before it runs: a mark taken now is already out of date
+            self.changed()  # before it runs: a mark taken now is already out of date
         try:
             try:
                 driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -239,7 +237,6 @@ class Database:
                 raise _Busy from exc
             raise self._translate(exc) from exc
         self._loop_connection = connection
-        self._opened += 1
         return connection
 
     def _drop_loop_connection(self) -> None:

@@ -50,9 +50,10 @@ async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
 
     SQLite: `PRAGMA data_version` on a connection of this feed's own changes when any other connection (in
     any process) commits; checking it costs one call on an idle connection every `interval` seconds, and
-    new entries are read on the same connection. PostgreSQL: `LISTEN` on a connection of its own;
-    `record` notifies on commit. Raises when a connection is lost (the caller then forgets everything and
-    follows again)."""
+    new entries are read on the same connection. Each change also moves `Database.version`, which
+    lets this process keep reads while the database is unchanged. PostgreSQL: `LISTEN` on a connection
+    of its own; `record` notifies on commit. Raises when a connection is lost (the caller then forgets
+    everything and follows again)."""
     query = str(_SINCE.compile(dialect=db.engine.dialect))  # the driver's own placeholders
     if db.is_sqlite:
         with db.engine.connect() as connection:  # a connection of its own, used through the bare driver:
@@ -60,15 +61,21 @@ async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
             assert raw is not None
             version = raw.execute("PRAGMA data_version").fetchone()
             cursor = raw.execute("SELECT coalesce(max(id), 0) FROM revocations").fetchone()[0]
-            while True:
-                await anyio.sleep(interval)
-                now = raw.execute("PRAGMA data_version").fetchone()
-                if now != version:
-                    version = now
-                    rows = raw.execute(query, (cursor,)).fetchall()
-                    if rows:
-                        cursor = rows[-1][0]
-                        yield [(row[0], row[1], row[2]) for row in rows]
+            db.changed()  # anything before this moment is now behind the mark
+            db.followed = True
+            try:
+                while True:
+                    await anyio.sleep(interval)
+                    now = raw.execute("PRAGMA data_version").fetchone()
+                    if now != version:
+                        version = now
+                        db.changed()  # another connection committed: reads remembered are old
+                        rows = raw.execute(query, (cursor,)).fetchall()
+                        if rows:
+                            cursor = rows[-1][0]
+                            yield [(row[0], row[1], row[2]) for row in rows]
+            finally:
+                db.followed = False
     import psycopg
 
     conninfo = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
