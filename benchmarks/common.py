@@ -257,6 +257,16 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every core; user, nice, system, irq, softirq,
+    steal) since boot, from the first line of /proc/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+        return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+    return 0.0
+
+
 def pids_cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     """utime + stime (every thread) of each of `pids`, in seconds (0 for a process that is gone)."""
     seconds = {}

@@ -71,6 +71,7 @@ from common import (
     Server,
     database_env,
     machine,
+    machine_cpu_seconds,
     new_event_loop,
     percentile,
     pids_cpu_seconds,
@@ -104,6 +105,7 @@ SCALING_RATIO = 1.5  # sign-ins per second, 2 workers / 1 worker
 RSS_MB = 120.0
 RSS_AFTER = 100_000  # sign-ins
 STARTUP_SECONDS = 1.5
+BUSY_CORES = 0.25  # other work above this during a phase is reported: the figures are not to be trusted
 
 
 # --------------------------------------------------------------------------- the servers
@@ -172,6 +174,7 @@ class Target:
         self.accounts: list[Account] = []
         self.distribution: dict[int, int] = {}  # connections per worker
         self.sign_ins = 0  # answered so far (for the memory figure)
+        self.database_cpu: Callable[[], float] | None = None  # PostgreSQL backends' CPU seconds
         self._usernameless = self.endpoint.post(flavour.signin_begin, b"{}") if flavour.signin_begin else b""
         self._me: dict[int, tuple[bytes, bytes]] = {}
 
@@ -328,6 +331,7 @@ class Sample:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     database_cpu: float = 0.0  # PostgreSQL's backends, when measured
+    machine_cpu: float = 0.0  # every core of the machine, whoever used it
     latencies: list[float] = field(default_factory=list)
     per_worker: dict[int, float] = field(default_factory=dict)  # CPU seconds per worker process
     first_error: str = ""
@@ -353,6 +357,13 @@ class Sample:
         """The driver's CPU seconds per wall second (1.0 = one core busy)."""
         return self.client_cpu / self.seconds if self.seconds else 0.0
 
+    @property
+    def others_share(self) -> float:
+        """Cores busy with anything but this server, the driver and PostgreSQL's backends during the
+        phase: other work on the machine, which inflates every figure."""
+        others = self.machine_cpu - self.server_cpu - self.client_cpu - self.database_cpu
+        return max(0.0, others / self.seconds) if self.seconds else 0.0
+
 
 async def run_phase(
     target: Target,
@@ -361,11 +372,11 @@ async def run_phase(
     accounts: Callable[[int], Iterator[Account]],
     *,
     max_ops: int = 0,
-    database_cpu: Callable[[], float] | None = None,
 ) -> Sample:
     """Every connection of `target` runs `operation` back to back until `seconds` have passed (or
     `max_ops` operations are done); the server's, the driver's and PostgreSQL's CPU around it."""
     call = OPERATIONS[operation]
+    database_cpu = target.database_cpu
     sample = Sample(target.label, operation, len(target.clients))
     deadline = time.perf_counter() + seconds
     limit = max_ops or sys.maxsize
@@ -389,6 +400,7 @@ async def run_phase(
     database_before = database_cpu() if database_cpu else 0.0
     server_before = target.cpu_seconds()
     client_before = time.process_time()
+    machine_before = machine_cpu_seconds()
     started = time.perf_counter()
     gc.disable()
     try:
@@ -396,6 +408,7 @@ async def run_phase(
     finally:
         gc.enable()
     sample.seconds = time.perf_counter() - started
+    sample.machine_cpu = machine_cpu_seconds() - machine_before
     sample.client_cpu = time.process_time() - client_before
     sample.server_cpu = target.cpu_seconds() - server_before
     if database_cpu:
@@ -411,7 +424,6 @@ async def measure(
     operation: str,
     args: argparse.Namespace,
     accounts: Callable[[int], Iterator[Account]] | None = None,
-    database_cpu: Callable[[], float] | None = None,
     profile: str = "",
 ) -> Sample:
     """A warm-up, then the measured phase (py-spy on it with `--profile`)."""
@@ -419,7 +431,7 @@ async def measure(
     if args.warmup > 0:
         await run_phase(target, operation, args.warmup, accounts)
     profiler = _start_profiler(target.root_pid, args.profile, profile, args.seconds) if profile else None
-    sample = await run_phase(target, operation, args.seconds, accounts, database_cpu=database_cpu)
+    sample = await run_phase(target, operation, args.seconds, accounts)
     if profiler is not None:
         await asyncio.to_thread(profiler.wait)
     return sample
@@ -657,25 +669,32 @@ def backend_cpu(admin_url: str, database_url: str) -> Callable[[], float]:
 
 async def scaling(args: argparse.Namespace, database: str, url: str) -> Scaling:
     with contextlib.ExitStack() as stack:
-        servers = []
-        for workers in (1, 2):
-            env = database_env(stack, url, args.keep)
-            progress(f"scaling on {database}: starting passgate serve --workers {workers}")
-            server = stack.enter_context(run_server(workers=workers, env=env, keep_data=args.keep))
-            target = Target.of(f"passgate w{workers}", PASSGATE, server, named=args.named)
-            cpu = backend_cpu(url, env["PASSGATE_DATABASE_URL"]) if database != "SQLite" else None
-            servers.append((target, cpu))
-        for target, _ in servers:
+        envs = [database_env(stack, url, args.keep) for _ in (1, 2)]
+        progress(f"scaling on {database}: starting passgate serve --workers 1 and --workers 2")
+        servers = enter_together(
+            stack,
+            *(
+                run_server(workers=workers, env=env, keep_data=args.keep)
+                for workers, env in zip((1, 2), envs, strict=True)
+            ),
+        )
+        targets = [
+            Target.of(f"passgate w{workers}", PASSGATE, server, named=args.named)
+            for workers, server in zip((1, 2), servers, strict=True)
+        ]
+        for target, env in zip(targets, envs, strict=True):
+            if database != "SQLite":
+                target.database_cpu = backend_cpu(url, env["PASSGATE_DATABASE_URL"])
             await prepare(target, max(args.users, args.scaling_concurrency), args.scaling_concurrency)
         one: list[Sample] = []
         two: list[Sample] = []
         for round_number in range(1, args.scaling_rounds + 1):
-            for (target, cpu), samples in zip(servers, (one, two), strict=True):
+            for target, samples in zip(targets, (one, two), strict=True):
                 progress(f"scaling on {database}, round {round_number}/{args.scaling_rounds}: {target.label}")
-                samples.append(await measure(target, "sign-in", args, database_cpu=cpu))
-        for target, _ in servers:
+                samples.append(await measure(target, "sign-in", args))
+        for target in targets:
             target.close()
-        return Scaling(database, one, two, servers[1][0].distribution)
+        return Scaling(database, one, two, targets[1].distribution)
 
 
 def startup(args: argparse.Namespace) -> tuple[float, float]:
@@ -720,20 +739,21 @@ def _fmt(value: float, spec: str = ",.0f") -> str:
 def report_phases(samples: Sequence[Sample], title: str) -> None:
     print(f"\n{title}")
     print(
-        f"  {'operation':<9} {'server':<16} {'rounds':>6} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'server µs/op':>12} {'driver µs/op':>12} {'errors':>6}"
+        f"  {'operation':<9} {'server':<14} {'conc':>4} {'rounds':>6} {'ops/s':>7} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'server µs/op':>12} {'driver µs/op':>12} {'other load':>10} {'errors':>6}"
     )
-    grouped: dict[tuple[str, str], list[Sample]] = {}
+    grouped: dict[tuple[str, str, int], list[Sample]] = {}
     for sample in samples:
-        grouped.setdefault((sample.operation, sample.label), []).append(sample)
-    for (operation, label), group in grouped.items():
+        grouped.setdefault((sample.operation, sample.label, sample.concurrency), []).append(sample)
+    for (operation, label, concurrency), group in grouped.items():
         latencies = sorted(latency for sample in group for latency in sample.latencies)
         print(
-            f"  {operation:<9} {label:<16} {len(group):>6} "
+            f"  {operation:<9} {label:<14} {concurrency:>4} {len(group):>6} "
             f"{statistics.median(s.throughput for s in group):>7,.0f} "
             f"{percentile(latencies, 0.5) * 1e3:>7.2f} {percentile(latencies, 0.99) * 1e3:>7.2f} "
             f"{_fmt(statistics.median(s.server_us for s in group)):>12} "
-            f"{_fmt(statistics.median(s.client_us for s in group)):>12} {sum(s.errors for s in group):>6}"
+            f"{_fmt(statistics.median(s.client_us for s in group)):>12} "
+            f"{statistics.median(s.others_share for s in group):>10.2f} {sum(s.errors for s in group):>6}"
         )
 
 
@@ -834,28 +854,23 @@ def report(
         growth = mem.growth_per_1000_kb
         projected = mem.largest_mb + growth / 1024 * max(0, RSS_AFTER - mem.total_sign_ins) / 1000
         print(
-            f"  growth {growth:,.1f} KB per 1,000 sign-ins between the first and last fifth; "
-            f"at {RSS_AFTER:,} sign-ins that projects to {projected:.1f} MB"
+            f"  growth {growth:,.1f} KB per 1,000 sign-ins between the first and last fifth"
+            + (
+                f"; a straight line to {RSS_AFTER:,} sign-ins would reach {projected:.1f} MB (bounded caches "
+                f"stop growing when full: measure with --memory {RSS_AFTER})"
+                if mem.total_sign_ins < RSS_AFTER
+                else ""
+            )
         )
-        if mem.total_sign_ins >= RSS_AFTER:
-            rows.append(
-                (
-                    f"RSS per worker after {mem.total_sign_ins:,} sign-ins",
-                    f"{mem.largest_mb:.1f} MB",
-                    f"≤ {RSS_MB:.0f} MB",
-                    mem.largest_mb <= RSS_MB,
-                )
+        short = f" (the target is after {RSS_AFTER:,})" if mem.total_sign_ins < RSS_AFTER else ""
+        rows.append(
+            (
+                f"RSS per worker after {mem.total_sign_ins:,} sign-ins{short}",
+                f"{mem.largest_mb:.1f} MB",
+                f"≤ {RSS_MB:.0f} MB",
+                mem.largest_mb <= RSS_MB,
             )
-        else:
-            rows.append(
-                (
-                    f"RSS per worker, projected to {RSS_AFTER:,} sign-ins (measured after "
-                    f"{mem.total_sign_ins:,})",
-                    f"{projected:.1f} MB",
-                    f"≤ {RSS_MB:.0f} MB",
-                    projected <= RSS_MB,
-                )
-            )
+        )
 
     if start is not None:
         cold, warm = start
@@ -887,7 +902,7 @@ def report(
         )
         print(
             f"  {'workers':>7} {'sign-ins/s':>10} {'server µs':>9} {'driver µs':>9} {'driver CPU share':>16} "
-            f"{'PostgreSQL µs':>13} {'CPU per worker (s/s)':>22} {'errors':>6}"
+            f"{'PostgreSQL µs':>13} {'CPU per worker (s/s)':>22} {'other load':>10} {'errors':>6}"
         )
         for workers, samples in ((1, result.one), (2, result.two)):
             shares = [
@@ -902,7 +917,8 @@ def report(
                 f"{_fmt(result.median(workers, 'server_us')):>9} "
                 f"{_fmt(result.median(workers, 'client_us')):>9} "
                 f"{result.median(workers, 'client_share'):>15.0%} {_fmt(database_us):>13} "
-                f"{' / '.join(f'{share:.2f}' for share in shares):>22} {sum(s.errors for s in samples):>6}"
+                f"{' / '.join(f'{share:.2f}' for share in shares):>22} "
+                f"{result.median(workers, 'others_share'):>10.2f} {sum(s.errors for s in samples):>6}"
             )
         spread = " / ".join(str(count) for count in result.distribution.values())
         print(
@@ -928,6 +944,14 @@ def report(
     ]
     for sample in errors:
         print(f"errors: {sample.label} {sample.operation}: {sample.errors}, first: {sample.first_error}")
+
+    every = [*all_samples, *levels, *(s for r in scalings for s in (*r.one, *r.two))]
+    busiest = max((sample.others_share for sample in every), default=0.0)
+    if busiest > BUSY_CORES:
+        print(
+            f"\nNOTE: other work kept up to {busiest:.2f} cores busy during the phases ('other load' above): "
+            "every figure is inflated and the scaling ratio meaningless. Run again on a quiet machine."
+        )
 
     print("\nTargets (issue 9):")
     width = max(len(row[0]) for row in rows)
@@ -983,6 +1007,8 @@ async def main_run(args: argparse.Namespace) -> int:
             bare_server(),
         )
         passgate = Target.of("passgate", PASSGATE, passgate_server, named=args.named)
+        if "PASSGATE_DATABASE_URL" in env and args.database_url.startswith(("postgresql://", "postgres://")):
+            passgate.database_cpu = backend_cpu(args.database_url, env["PASSGATE_DATABASE_URL"])
         tutorial = Target.of("tutorial", TUTORIAL, tutorial_server, named=args.named)
         bare = Target("bare ASGI 204", BARE, bare_port, passgate.origin, bare_pid, lambda: [bare_pid])
         for target in (tutorial, passgate):
