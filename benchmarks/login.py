@@ -444,7 +444,7 @@ def _start_profiler(
     compare profiles, not the numbers of a profiled run). Raw collapsed stacks, one file per phase."""
     if profile_dir is None:
         return None
-    py_spy = shutil.which("py-spy")
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     profile_dir.mkdir(parents=True, exist_ok=True)
