@@ -27,7 +27,6 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -273,7 +272,7 @@ class Account:
     signer: FastSigner | None = None
     cookie: bytes = b""
     me_request: bytes = b""  # rebuilt when the cookie changes
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, bytes] = field(default_factory=dict)  # prebuilt requests, per server
 
 
 # --------------------------------------------------------------------------- which worker has a connection

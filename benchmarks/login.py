@@ -198,16 +198,17 @@ class Target:
         if request is None:
             body = json.dumps({self.flavour.name_field: account.name}).encode()
             request = account.extra[self.label] = self.endpoint.post(self.flavour.signin_begin, body)
-        return request  # type: ignore[no-any-return]
+        return request
 
     def me_request(self, account: Account) -> bytes:
         cached = self._me.get(id(account))
         if cached is None or cached[0] is not account.cookie:
-            cookie = self.flavour_cookie_name(account) + b"=" + account.cookie
+            cookie = self.cookie_name + b"=" + account.cookie
             cached = self._me[id(account)] = (account.cookie, self.endpoint.get(self.flavour.me, cookie))
         return cached[1]
 
-    def flavour_cookie_name(self, account: Account) -> bytes:
+    @property
+    def cookie_name(self) -> bytes:
         # the bare app is sent Passgate's requests (its accounts' cookies), so the requests are alike
         return self.flavour.cookie or PASSGATE.cookie
 
