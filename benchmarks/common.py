@@ -46,6 +46,13 @@ class Server:
     process: subprocess.Popen[bytes]
     data_dir: Path
     log_path: Path
+    started: float = 0.0  # time.perf_counter() just before the process was started
+    answered: float = 0.0  # … when it first answered an HTTP request
+
+    @property
+    def startup_seconds(self) -> float:
+        """From starting the process to its first answered request."""
+        return self.answered - self.started
 
     @property
     def origin(self) -> str:
@@ -61,6 +68,13 @@ class Server:
         """utime + stime of the server and every process below it (uvicorn workers), all threads."""
         return tree_cpu_seconds(self.process.pid)
 
+    def worker_pids(self) -> list[int]:
+        """The processes that answer requests: the server itself with one worker, else uvicorn's worker
+        processes (not the supervisor, not multiprocessing's resource tracker)."""
+        pids = tree_pids(self.process.pid)
+        workers = [pid for pid in pids[1:] if "spawn_main" in _cmdline(pid)]
+        return workers or [self.process.pid]
+
 
 @contextlib.contextmanager
 def run_server(
@@ -69,9 +83,12 @@ def run_server(
     env: Mapping[str, str] | None = None,
     keep_data: bool = False,
     args: Sequence[str] = (),
+    root: Path | None = None,
 ) -> Iterator[Server]:
-    """Start `passgate serve` on a free port in a fresh data directory; stop it (and its workers) after."""
-    root = Path(tempfile.mkdtemp(prefix="passgate-bench-"))
+    """Start `passgate serve` on a free port in a fresh data directory (or in `root`, which the caller
+    owns and removes); stop it (and its workers) after."""
+    own_root = root is None
+    root = Path(tempfile.mkdtemp(prefix="passgate-bench-")) if root is None else root
     data_dir = root / "data"
     port = free_port()
     child_env = {name: value for name, value in os.environ.items() if not name.startswith("PASSGATE_")}
@@ -92,40 +109,77 @@ def run_server(
     command = passgate_command(
         "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning", *args
     )
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
+        started = time.perf_counter()
         process = subprocess.Popen(
             command, cwd=root, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = Server(port=port, process=process, data_dir=data_dir, log_path=log_path)
+    server = Server(port=port, process=process, data_dir=data_dir, log_path=log_path, started=started)
     try:
         _wait_ready(server, workers)
+        yield server
+    finally:
+        stop_process(process)
+        if own_root and not keep_data:
+            shutil.rmtree(root, ignore_errors=True)
+        elif own_root:
+            print(f"server data kept in {root}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def run_tutorial(keep_data: bool = False) -> Iterator[Server]:
+    """Start `benchmarks/tutorial_server.py` (the same-run baseline) on a free port with a fresh SQLite
+    file; stop it after."""
+    root = Path(tempfile.mkdtemp(prefix="tutorial-bench-"))
+    port = free_port()
+    log_path = root / "server.log"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "tutorial_server.py"),
+        "--port",
+        str(port),
+        "--database",
+        str(root / "tutorial.db"),
+    ]
+    with log_path.open("wb") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(port=port, process=process, data_dir=root, log_path=log_path, started=started)
+    try:
+        _wait_ready(server, 1, path="/accounts/me")
         yield server
     finally:
         stop_process(process)
         if not keep_data:
             shutil.rmtree(root, ignore_errors=True)
         else:
-            print(f"server data kept in {root}", file=sys.stderr)
+            print(f"tutorial server data kept in {root}", file=sys.stderr)
 
 
-def _wait_ready(server: Server, workers: int, timeout: float = 60.0) -> None:
+def _wait_ready(server: Server, workers: int, timeout: float = 60.0, path: str = "/auth/me") -> None:
+    """Poll every 10 ms until the server answers (any HTTP status); records `server.answered`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(
-                f"passgate serve exited with {server.process.returncode}:\n{server.output()[-4000:]}"
-            )
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.output()[-4000:]}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/auth/me", timeout=2)
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=2)
+            answered = True
         except urllib.error.HTTPError:
-            # answering (401): with several workers, wait until every worker process exists
-            if workers == 1 or len(tree_pids(server.process.pid)) > workers:
-                time.sleep(0.3)  # let the lifespan (migrations check) of late workers settle
-                return
+            answered = True  # answering (401)
         except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"passgate serve did not answer within {timeout} s:\n{server.output()[-4000:]}")
+            answered = False
+        if answered:
+            server.answered = server.answered or time.perf_counter()
+            # with several workers, wait until every worker process exists
+            if workers == 1 or len(server.worker_pids()) >= workers:
+                if workers > 1:
+                    time.sleep(0.3)  # let the lifespan (migrations check) of late workers settle
+                return
+        time.sleep(0.01)
+    raise RuntimeError(f"server did not answer within {timeout} s:\n{server.output()[-4000:]}")
 
 
 @contextlib.contextmanager
@@ -185,6 +239,44 @@ def tree_pids(root: int) -> list[int]:
         pids.extend(children.get(pids[index], []))
         index += 1
     return pids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of one process (VmRSS from /proc/<pid>/status), 0 if gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every core; user, nice, system, irq, softirq,
+    steal) since boot, from the first line of /proc/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+        return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+    return 0.0
+
+
+def pids_cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
+    """utime + stime (every thread) of each of `pids`, in seconds (0 for a process that is gone)."""
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = _stat_fields(pid)
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            seconds[pid] = 0.0
+    return seconds
 
 
 def tree_cpu_seconds(root: int) -> float:
