@@ -88,8 +88,8 @@ class Lane:
         try:
             if self.limit is not None:
                 await ratelimit.count(call.connection, self.limit)
-            body = await _read(receive) if self.body is not None else None
-            answer = await self.handler(call, self._parse(scope, body) if body is not None else None)
+            body = self._parse(self.body, scope, await _read(receive)) if self.body is not None else None
+            answer = await self.handler(call, body)
         except PassgateError as exc:
             await error_response(call.connection, exc)(scope, receive, send)
             return
@@ -105,10 +105,8 @@ class Lane:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    def _parse(self, scope: Scope, body: bytes) -> Any:
-        """The body as the lane's model (None when it has none), or the 400 FastAPI would give."""
-        if self.body is None:
-            return None
+    def _parse(self, model: type[BaseModel], scope: Scope, body: bytes) -> BaseModel | None:
+        """The body as the lane's model (None for an optional one left out), or the 400 FastAPI gives."""
         if not body or (self.optional and body.strip() == b"null"):
             if self.optional:
                 return None
@@ -118,7 +116,7 @@ class Lane:
                 {"error": "The body must be JSON (application/json).", "code": "invalid_request"}
             )
         try:
-            return self.body.model_validate_json(body)
+            return model.model_validate_json(body)
         except ValidationError as exc:
             raise InvalidBody(describe_validation(exc.errors())) from None
 
