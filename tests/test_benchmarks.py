@@ -117,3 +117,25 @@ def test_a_tiny_benchmark_run_prints_every_target() -> None:
     ):
         line = next(line for line in targets.splitlines() if what in line)
         assert line.rstrip().endswith(("PASS", "MISS")), line
+
+
+def test_a_tiny_passkey_api_benchmark_run_prints_its_target() -> None:
+    """`benchmarks/passkey_api.py` with tiny phases: a tenant and key made with the CLI, users registered
+    through the API, every phase without errors, the signature timed, both target lines judged."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PASSGATE_")}
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "passkey_api.py"),
+        *("--seconds", "0.3", "--warmup", "0", "--rounds", "1", "--users", "8"),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=BENCHMARKS)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "RS256 signature, in process" in run.stdout
+    rows = [" ".join(line.split()) for line in run.stdout.splitlines()]  # the table's columns padded
+    for flow in ("first-party sign-in", "API login", "API transaction"):
+        for phase in ("whole", "begin only", "finish only"):
+            assert any(row.startswith(f"{flow} {phase} ") for row in rows), (flow, phase)
+    targets = run.stdout.split("Target (issue 11):", 1)[1]
+    for what in ("login/finalize server CPU", "transaction/finalize server CPU"):
+        line = next(line for line in targets.splitlines() if what in line)
+        assert line.rstrip().endswith(("PASS", "MISS")), line
