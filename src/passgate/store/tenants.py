@@ -19,6 +19,7 @@ from passgate.store.models import (
     token_keys,
     users,
 )
+from passgate.store.prepared import Prepared, in_order, savepoint
 from passgate.store.records import CredentialRecord, UserRecord
 
 
@@ -69,7 +70,7 @@ _TENANT = (
     .join(tenants, tenants.c.id == passkey_tenants.c.tenant_id)
     .order_by(tenants.c.created_at)
 )
-_ONE_TENANT = _TENANT.where(passkey_tenants.c.tenant_id == bindparam("tid"))
+_ONE_TENANT = Prepared(_TENANT.where(passkey_tenants.c.tenant_id == bindparam("tid")))
 
 
 def create(connection: Connection, record: TenantRecord) -> None:
@@ -110,8 +111,8 @@ def credential_count(connection: Connection, tenant_id: str) -> int:
 
 
 def get(connection: Connection, tenant_id: str) -> TenantRecord | None:
-    row = connection.execute(_ONE_TENANT, {"tid": tenant_id}).first()
-    return TenantRecord(**row._mapping) if row else None
+    row = _ONE_TENANT.first(connection, {"tid": tenant_id})
+    return TenantRecord(**dict(zip(_ONE_TENANT.columns, row, strict=True))) if row else None
 
 
 def list_all(connection: Connection) -> list[TenantRecord]:
@@ -144,13 +145,15 @@ def add_api_key(connection: Connection, *, tenant_id: str, name: str, secret_has
     return key_id
 
 
-_KEY_MATCHES = select(api_keys.c.id).where(
-    api_keys.c.tenant_id == bindparam("tid"), api_keys.c.secret_hash == bindparam("h")
+_KEY_MATCHES = Prepared(
+    select(api_keys.c.id).where(
+        api_keys.c.tenant_id == bindparam("tid"), api_keys.c.secret_hash == bindparam("h")
+    )
 )
 
 
 def api_key_matches(connection: Connection, tenant_id: str, secret_hash: bytes) -> bool:
-    return connection.execute(_KEY_MATCHES, {"tid": tenant_id, "h": secret_hash}).first() is not None
+    return _KEY_MATCHES.first(connection, {"tid": tenant_id, "h": secret_hash}) is not None
 
 
 def api_keys_of(connection: Connection, tenant_id: str) -> list[ApiKeyRecord]:
@@ -174,7 +177,7 @@ def add_token_key(connection: Connection, record: TokenKeyRecord) -> None:
     connection.execute(insert(token_keys).values({name: getattr(record, name) for name in record.__slots__}))
 
 
-_NEWEST_KEY = (
+_NEWEST_KEY = Prepared(
     select(token_keys)
     .where(token_keys.c.tenant_id == bindparam("tid"))
     .order_by(token_keys.c.created_at.desc(), token_keys.c.kid)
@@ -184,8 +187,8 @@ _NEWEST_KEY = (
 
 def signing_key(connection: Connection, tenant_id: str) -> TokenKeyRecord | None:
     """The newest key: the one that signs."""
-    row = connection.execute(_NEWEST_KEY, {"tid": tenant_id}).first()
-    return TokenKeyRecord(**row._mapping) if row else None
+    row = _NEWEST_KEY.first(connection, {"tid": tenant_id})
+    return TokenKeyRecord(**dict(zip(_NEWEST_KEY.columns, row, strict=True))) if row else None
 
 
 def token_keys_of(connection: Connection, tenant_id: str) -> list[TokenKeyRecord]:
@@ -205,14 +208,16 @@ def remove_token_keys(connection: Connection, kids: list[str]) -> None:
 
 # --------------------------------------------------------------------------- users by the backend's id
 
-_BY_EXTERNAL_ID = select(users).where(
-    users.c.tenant_id == bindparam("tid"), users.c.user_name == bindparam("uid")
+_BY_EXTERNAL_ID = Prepared(
+    select(*in_order(users, UserRecord.__slots__)).where(
+        users.c.tenant_id == bindparam("tid"), users.c.user_name == bindparam("uid")
+    )
 )
 
 
 def user_by_external_id(connection: Connection, tenant_id: str, external_id: str) -> UserRecord | None:
-    row = connection.execute(_BY_EXTERNAL_ID, {"tid": tenant_id, "uid": external_id}).first()
-    return UserRecord(**row._mapping) if row else None
+    row = _BY_EXTERNAL_ID.first(connection, {"tid": tenant_id, "uid": external_id})
+    return UserRecord(*row) if row else None
 
 
 def set_display_name(connection: Connection, user_id: str, display_name: str) -> None:
@@ -256,8 +261,8 @@ def credentials_page(
     return page, int(total)
 
 
-_IN_TENANT = (
-    select(credentials, users.c.user_name.label("owner_external_id"))
+_IN_TENANT = Prepared(
+    select(*in_order(credentials, CredentialRecord.__slots__), users.c.user_name.label("owner_external_id"))
     .join(users, users.c.id == credentials.c.user_id)
     .where(credentials.c.credential_id == bindparam("cid"), credentials.c.tenant_id == bindparam("tid"))
 )
@@ -267,11 +272,10 @@ def credential_in_tenant(
     connection: Connection, tenant_id: str, credential_id: bytes
 ) -> tuple[CredentialRecord, str] | None:
     """A credential of this tenant and its owner's external id; None for unknown and foreign ones alike."""
-    row = connection.execute(_IN_TENANT, {"cid": credential_id, "tid": tenant_id}).first()
+    row = _IN_TENANT.first(connection, {"cid": credential_id, "tid": tenant_id})
     if row is None:
         return None
-    record = CredentialRecord(**{name: row._mapping[name] for name in CredentialRecord.__slots__})
-    return record, str(row.owner_external_id)
+    return CredentialRecord(*row[:-1]), str(row[-1])
 
 
 def rename_credential(connection: Connection, tenant_id: str, credential_id: bytes, name: str) -> bool:
@@ -297,30 +301,29 @@ def add_transaction(
     connection: Connection, *, tenant_id: str, transaction_id: str, user_id: str, data: str, at: float
 ) -> None:
     """Raises TransactionExists when the id was used before in this tenant (the primary key says so)."""
+    values = {"tenant_id": tenant_id, "transaction_id": transaction_id, "user_id": user_id, "data": data}
     try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(passkey_transactions).values(
-                    tenant_id=tenant_id,
-                    transaction_id=transaction_id,
-                    user_id=user_id,
-                    data=data,
-                    created_at=at,
-                )
-            )
+        with savepoint(connection):
+            _NEW_TRANSACTION.execute(connection, {**values, "created_at": at})
     except IntegrityError as exc:
         raise TransactionExists(transaction_id) from exc
 
 
+_TRANSACTION_FIELDS = ("tenant_id", "transaction_id", "user_id", "data", "created_at")
+_NEW_TRANSACTION = Prepared(
+    insert(passkey_transactions).values({name: bindparam(name) for name in _TRANSACTION_FIELDS})
+)
+_FINISH_TRANSACTION = Prepared(
+    update(passkey_transactions)
+    .where(
+        passkey_transactions.c.tenant_id == bindparam("tid"),
+        passkey_transactions.c.transaction_id == bindparam("xid"),
+        passkey_transactions.c.finished_at.is_(None),
+    )
+    .values(finished_at=bindparam("at"))
+)
+
+
 def finish_transaction(connection: Connection, tenant_id: str, transaction_id: str, at: float) -> bool:
     """Mark the transaction finished; False when it was finished before (or is gone)."""
-    statement = (
-        update(passkey_transactions)
-        .where(
-            passkey_transactions.c.tenant_id == tenant_id,
-            passkey_transactions.c.transaction_id == transaction_id,
-            passkey_transactions.c.finished_at.is_(None),
-        )
-        .values(finished_at=at)
-    )
-    return connection.execute(statement).rowcount > 0
+    return _FINISH_TRANSACTION.rowcount(connection, {"tid": tenant_id, "xid": transaction_id, "at": at}) > 0
