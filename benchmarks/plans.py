@@ -305,13 +305,14 @@ class Size:
 
 def sizes(url: str, tables: tuple[str, ...]) -> Iterator[Size]:
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(url) as connection:
         for table in tables:
-            rows, heap = connection.execute(
-                "SELECT reltuples::bigint, pg_table_size(oid) FROM pg_class WHERE oid = %s::regclass",
-                (table,),
-            ).fetchone() or (0, 0)
+            count = sql.SQL("SELECT count(*), pg_table_size({name}::regclass) FROM {table}").format(
+                name=sql.Literal(table), table=sql.Identifier(table)
+            )
+            rows, heap = connection.execute(count).fetchone() or (0, 0)
             indexes = connection.execute(
                 "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
                 "WHERE indrelid = %s::regclass ORDER BY 1",

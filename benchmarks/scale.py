@@ -12,13 +12,14 @@ For each `--users` size, a scratch database on the given PostgreSQL server (drop
    with its own ES256 key pair, its audit event and its session; then VACUUM ANALYZE. The time is
    printed.
 2. One `passgate serve` (one worker) per database. `--concurrency` connections run full usernameless
-   sign-ins, named sign-ins (`{"user_name": …}`), and `GET /auth/me` with the cookies those sign-ins
-   got, in `--rounds` rounds that alternate between the sizes, so the machine's load moves every size
-   alike. Signing-in accounts are drawn at random from the whole population (any account can sign in:
-   its key is derived from the run's seed), so neither PostgreSQL's buffers nor Passgate's caches see a
-   small set. It prints Passgate's CPU per operation (the server's process tree, /proc) and
-   PostgreSQL's (the database's backends, also from /proc: the server must run on this machine), the
-   median of the rounds, and the ratio of the largest size to the smallest against the target (1.2x).
+   sign-ins, named sign-ins (`{"user_name": …}`), and `GET /auth/me` with as many cookies at each size
+   from those named sign-ins, in `--rounds` rounds that alternate between the sizes, so the machine's
+   load moves every size alike. Signing-in accounts are drawn at random from the whole population
+   (any account can sign in: its key is derived from the run's seed), so neither PostgreSQL's buffers
+   nor Passgate's caches see a small set. It prints Passgate's CPU per operation (the server's process
+   tree, /proc) and PostgreSQL's (the server's backends, known by their `application_name`, also from
+   /proc: PostgreSQL must run on this machine), the median of the rounds, and the ratio of the largest
+   size to the smallest against the target (1.2x).
 3. On the largest: two `passgate serve` instances on the database (same secret keys), rounds
    alternating with one instance, and their sign-in throughput; `EXPLAIN (ANALYZE, BUFFERS)` of every
    statement the request paths send (`benchmarks/plans.py`), failing when a hot one scans a big table
@@ -159,6 +160,7 @@ class Driver:
     def __init__(self, population: Population, concurrency: int, accounts: int):
         self.population, self.concurrency, self.accounts = population, concurrency, accounts
         self.users: dict[int, User] = {}
+        self.drawn: list[int] = []  # every draw, in order
         self.random = random.Random(os.urandom(8))
 
     def draw(self, lane: int) -> User:
@@ -170,10 +172,13 @@ class Driver:
             account = self.population.account(index)
             user = User(account.user_name, self.population.authenticator(index))
             self.users[index] = user
+        self.drawn.append(index)
         return user
 
-    def signed_in(self) -> list[User]:
-        return [user for user in self.users.values() if user.cookie]
+    def signed_in_since(self, mark: int) -> list[User]:
+        """The users drawn since draw number `mark` who hold a session cookie."""
+        indexes = dict.fromkeys(self.drawn[mark:])
+        return [self.users[index] for index in indexes if self.users[index].cookie]
 
 
 async def run_phase(
@@ -263,25 +268,27 @@ async def alternate(
 
 
 async def measure_sizes(stages: list[Stage], args: argparse.Namespace) -> None:
-    """Usernameless and named sign-ins, then `/auth/me` with the cookies they got, every size alike."""
+    """Usernameless and named sign-ins, then `/auth/me` with cookies the named ones got, every size alike."""
+    marks: list[int] = []
     for name, named in (("sign-in usernameless", False), ("sign-in named", True)):
         _say(f"{name}…")
+        marks = [len(stage.driver.drawn) for stage in stages]
         for stage, measured in zip(
             stages, await alternate(stages, name, signing_in(named), _drawing, args), strict=True
         ):
             stage.results.append(measured)
     _say("GET /auth/me…")
-    cookies: dict[int, list[User]] = {}
-    for stage in stages:
-        cookies[stage.size] = stage.driver.signed_in()
-        if not cookies[stage.size]:
-            raise RuntimeError(
-                f"{stage.size:,} accounts: no sign-in succeeded, nothing to call /auth/me with"
-            )
-        # One pass over every cookie first: a token is verified once per process and then remembered (as
-        # a browser's cookie would be), so no size pays first-use costs in the measured phase.
-        await _visit_once(stage.servers, cookies[stage.size], args.concurrency)
+    # The same number of sessions at every size, drawn alike from the sessions the named sign-ins began
+    # (the same minute at every size), so that every size meets the per-session work alike: a token's
+    # verification (once per process) and the last-seen write (once a minute per session).
+    found = [stage.driver.signed_in_since(mark) for stage, mark in zip(stages, marks, strict=True)]
+    count = min(len(users) for users in found)
+    if count == 0:
+        raise RuntimeError("a size had no successful named sign-in: nothing to call /auth/me with")
     pool = random.Random(os.urandom(8))
+    cookies = {stage.size: pool.sample(users, count) for stage, users in zip(stages, found, strict=True)}
+    for stage in stages:  # one visit of each session first: no size pays first-use costs when measured
+        await _visit_once(stage.servers, cookies[stage.size], args.concurrency)
 
     def cookie(stage: Stage) -> Callable[[int], User]:
         return lambda _: pool.choice(cookies[stage.size])
