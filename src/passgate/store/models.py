@@ -53,6 +53,7 @@ class User(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "user_name", name="uq_users_tenant_name"),
         Index("uq_users_tenant_key", "tenant_id", "user_key", unique=True),
+        Index("ix_users_tenant_created", "tenant_id", "created_at"),  # the newest accounts (decoys)
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
