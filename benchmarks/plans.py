@@ -23,6 +23,8 @@ from typing import Any
 from population import Population
 from sqlalchemy import Connection, event
 
+from passgate.store.prepared import Prepared, _bind
+
 BIG_TABLE_ROWS = 10_000  # a table this large must be reached through an index on a hot path
 _SCAN = re.compile(
     r"(?P<kind>Seq Scan|Index Only Scan|Index Scan|Bitmap Index Scan|Bitmap Heap Scan)"
@@ -236,11 +238,19 @@ def _recorded(
         if not sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
             recorded.append(Statement(name, hot, sql, parameters[0] if many else parameters))
 
+    def record_prepared(self: Prepared, connection: Connection, params: Any = None) -> Any:
+        form = self._form(connection.dialect)  # the hot statements bypass SQLAlchemy's events
+        recorded.append(Statement(name, hot, form.sql, _bind(form, params or {})))
+        return run_prepared(self, connection, params)
+
+    run_prepared = Prepared.execute
     savepoint = connection.begin_nested()
     event.listen(connection, "before_cursor_execute", record)
+    Prepared.execute = record_prepared  # type: ignore[method-assign]
     try:
         call(connection)
     finally:
+        Prepared.execute = run_prepared  # type: ignore[method-assign]
         event.remove(connection, "before_cursor_execute", record)
         savepoint.rollback()
     if not recorded:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import plans
 import psycopg
 from common import (
+    COOKIE,
     Connection,
     HttpError,
     Server,
@@ -55,7 +56,6 @@ from common import (
     scratch_postgres,
     tree_cpu_seconds,
 )
-from login import me, sign_in
 from population import TABLES, Population, Reference, load
 
 TARGET_RATIO = 1.2
@@ -221,6 +221,36 @@ async def run_phase(
     measured.client_cpu = time.process_time() - client_before
     measured.latencies.sort()
     return measured
+
+
+def sign_in(origin: str, named: bool) -> Operation:
+    """A full sign-in (begin, sign, finish) over the keep-alive connection; the two round trips' time."""
+
+    async def operation(connection: Connection, user: User) -> float:
+        started = time.perf_counter()
+        begin = await connection.post_json("/auth/login/begin", {"user_name": user.name} if named else {})
+        begun = time.perf_counter()
+        if begin.status != 200:
+            raise HttpError(f"login/begin {begin.status}: {begin.body[:200]!r}")
+        assertion = user.authenticator.get(begin.json(), origin=origin)
+        signed = time.perf_counter()
+        finish = await connection.post_json("/auth/login/finish", assertion)
+        finished = time.perf_counter()
+        token = finish.cookie(COOKIE)
+        if finish.status != 200 or not token:
+            raise HttpError(f"login/finish {finish.status}: {finish.body[:200]!r}")
+        user.cookie = token
+        return (begun - started) + (finished - signed)
+
+    return operation
+
+
+async def me(connection: Connection, user: User) -> float:
+    started = time.perf_counter()
+    response = await connection.request("GET", "/auth/me", headers={"Cookie": f"{COOKIE}={user.cookie}"})
+    if response.status != 200:
+        raise HttpError(f"me {response.status}: {response.body[:200]!r}")
+    return time.perf_counter() - started
 
 
 def signing_in(named: bool) -> Work:

@@ -109,7 +109,7 @@ class Challenge(Base):
     user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     state: Mapped[dict[str, object]] = mapped_column(JSON)
-    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    expires_at: Mapped[float] = mapped_column(Float)  # no index: migration 0009
 
 
 class Session(Base):

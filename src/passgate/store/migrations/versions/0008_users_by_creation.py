@@ -1,7 +1,7 @@
 """users by (tenant, creation time): the decoy summary reads the newest accounts through an index
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 
 A named sign-in for a name with no account answers with decoys shaped like the newest real accounts'
 passkeys (services/decoys.py, store/account_shapes.py): each process reads the newest 5,000 passkeys'
@@ -15,7 +15,7 @@ The index costs ~65 bytes an account and is written on sign-up; `created_at` nev
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
