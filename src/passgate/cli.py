@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import ipaddress
 import os
 import sys
@@ -85,6 +86,7 @@ def serve(
     """Start Passgate: pages, /auth, and everything else, on SQLite by default. Request heads, bodies and
     connections are bounded: see PASSGATE_MAX_HEADER_BYTES, _HEADER_TIMEOUT, _BODY_TIMEOUT, _IDLE_TIMEOUT
     and _MAX_CONNECTIONS in docs/configuration.md."""
+    gc.disable()  # no collections while start-up makes what lives as long as the app: web/asgi.py
     import uvicorn
 
     from passgate.web import server
@@ -105,6 +107,8 @@ def serve(
             fg="yellow",
             err=True,
         )
+    if workers > 1:
+        gc.enable()  # this process only supervises: each worker builds its own app
     scheme = "https" if ssl_certfile else "http"
     typer.echo(f"Passgate on {scheme}://{settings.host}:{settings.port} — open {settings.public_url}")
     uvicorn.run(
