@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import re
@@ -274,7 +275,7 @@ class AsgiClient:
         return status, json.loads(body_out) if body_out else None, cookie_out
 
 
-async def memory_in_process(signins: int, user_count: int, trace: bool) -> None:
+async def memory_in_process(signins: int, user_count: int, trace: bool, gate: bool) -> None:
     import tracemalloc
 
     from passgate.config import load_settings
@@ -305,7 +306,9 @@ async def memory_in_process(signins: int, user_count: int, trace: bool) -> None:
     if trace:
         tracemalloc.start(8)
     first: tracemalloc.Snapshot | None = None
+    first_done = 0
     checkpoint = max(1, signins // 5)
+    calls = "/auth/me and /auth/forward-auth" if gate else "/auth/me"
     for done in range(1, signins + 1):
         authenticator = users[done % user_count]
         _s, begin, _c = await client.call("POST", "/auth/login/begin", {})
@@ -315,12 +318,20 @@ async def memory_in_process(signins: int, user_count: int, trace: bool) -> None:
         assert status == 200 and cookie, status
         status, _b, _c = await client.call("GET", "/auth/me", cookie=cookie)
         assert status == 200, status
+        if gate:
+            status, _b, _c = await client.call("GET", "/auth/forward-auth", cookie=cookie)
+            assert status == 204, status
         if done % checkpoint == 0:
-            print(f"  after {done:>7} sign-ins (+ /auth/me each): {rss_mb(me):.0f} MB")
+            print(f"  after {done:>7} sign-ins (+ {calls} each): {rss_mb(me):.0f} MB")
             if trace and first is None:
-                first = tracemalloc.take_snapshot()
+                gc.collect()  # what is still referenced, not garbage waiting for a collection
+                first, first_done = tracemalloc.take_snapshot(), done
     if trace and first is not None:
+        gc.collect()
         growth = tracemalloc.take_snapshot().compare_to(first, "traceback")
+        total = sum(stat.size_diff for stat in growth)
+        per = total / (signins - first_done)
+        print(f"  traced growth: {total / 1024:+.0f} KiB, {per:+.0f} B per sign-in")
         print("  largest growth since the first checkpoint:")
         for stat in growth[:10]:
             print(f"    {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks")
@@ -342,6 +353,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=64, help="accounts the sign-ins are spread over")
     parser.add_argument("--tracemalloc", action="store_true", help="with --in-process: what grew")
     parser.add_argument(
+        "--forward-auth", action="store_true", help="with --in-process: each new cookie also through the gate"
+    )
+    parser.add_argument(
         "--no-bytecode-cache", action="store_true", help="servers inherit PYTHONDONTWRITEBYTECODE as set"
     )
     args = parser.parse_args()
@@ -355,7 +369,7 @@ def main() -> None:
     if args.signins:
         new_event_loop().run_until_complete(memory_over_http(args.signins, args.users))
     if args.in_process:
-        asyncio.run(memory_in_process(args.in_process, args.users, args.tracemalloc))
+        asyncio.run(memory_in_process(args.in_process, args.users, args.tracemalloc, args.forward_auth))
     print(f"load average at the end {load_average()}")
     if BYTECODE:
         shutil.rmtree(BYTECODE["PYTHONPYCACHEPREFIX"], ignore_errors=True)

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from passgate.config import Settings
 from passgate.errors import DuplicateCookie, PassgateError
+from passgate.memo import Memo
 from passgate.services.context import Context
 from passgate.services.forward_auth import DUPLICATE_COOKIE, Decision, Gate
 from passgate.services.return_url import requested, safe_return_url
@@ -33,6 +34,7 @@ log = logging.getLogger("passgate.forward_auth")
 PATH = "/auth/forward-auth"
 Answer = tuple[int, Sequence[tuple[bytes, bytes]], bytes]
 MAX_COOKIES = 4096
+LONGEST_COOKIE = 1024  # bytes: a Cookie header with a few cookies besides the session's (~340 bytes)
 _UNSEEN = "\0unseen"  # memo markers: no real cookie value contains NUL
 _DUPLICATE = "\0duplicate"
 PAGE_CSP = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -65,7 +67,7 @@ class ForwardAuth:
         self.gate = Gate(ctx)
         self.proxies = proxies
         self.cookie = ctx.settings.session_cookie_name
-        self._tokens: dict[bytes, str | None] = {}  # Cookie header → the session token (memo)
+        self._tokens: Memo[bytes, str | None] = Memo(MAX_COOKIES, longest=LONGEST_COOKIE)  # header → token
         self.security = denial_headers(ctx.settings)
 
     def _json(self, status: int, payload: dict[str, str], extra: list[tuple[bytes, bytes]]) -> Answer:
@@ -110,9 +112,7 @@ class ForwardAuth:
                 token = session_value(cookie.decode("latin-1"), self.cookie)
             except DuplicateCookie:
                 token = _DUPLICATE
-            if len(self._tokens) >= MAX_COOKIES:
-                self._tokens.clear()
-            self._tokens[cookie] = token
+            self._tokens.remember(cookie, token, size=len(cookie))
         if token is _DUPLICATE:
             raise DuplicateCookie()
         return token
