@@ -47,14 +47,19 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _context(settings: Settings | None = None) -> object:
+def _context(settings: Settings | None = None, *, serving: bool = False) -> object:
+    """The services' context, its database reachable and migrated. `serving`: this process goes on to
+    serve, so a migration runs in a child process (Database.migrate_apart)."""
     from passgate.services.context import Context
 
     settings = settings or _settings()
     try:
         ctx = Context.build(settings)
         ctx.db.check()
-        ctx.db.migrate()
+        if serving:
+            ctx.db.migrate_apart()
+        else:
+            ctx.db.migrate()
     except ConfigError as exc:
         typer.secho(exc.message, fg="red", err=True)
         raise typer.Exit(2) from None
@@ -98,7 +103,7 @@ def serve(
         os.environ[f"{ENV_PREFIX}PORT"] = str(port)
     settings = _settings()
     _preflight(settings, ssl_certfile, ssl_keyfile)  # port free and the one people open, TLS files
-    _context(settings)  # keys created, database reachable and migrated before workers start
+    _context(settings, serving=True)  # keys created, database reachable and migrated before workers start
     files = server.raise_open_file_limit()
     if settings.max_connections > files - server.RESERVED_FILES:
         typer.secho(

@@ -83,6 +83,32 @@ def test_a_database_behind_is_migrated(database: Database) -> None:
     assert "passkey_tenants" in inspect(database.engine).get_table_names()  # 0006's table
 
 
+def test_serve_migrates_in_a_child_process(database: Database) -> None:
+    check = (
+        "import sys; from passgate.store.database import Database; db = Database(sys.argv[1]); "
+        "db.migrate_apart(); assert db.at_head(); assert 'alembic' not in sys.modules, 'alembic imported'"
+    )
+    subprocess.run([sys.executable, "-c", check, database.url], check=True, timeout=60)
+    assert _version(database) == head_revision()
+
+
+def test_a_failed_migration_in_the_child_is_an_error(database: Database) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0099')"))
+    check = (  # in a process of its own: no test threads around the fork
+        "import sys; from passgate.errors import ConfigError; from passgate.store.database import Database\n"
+        "try:\n    Database(sys.argv[1]).migrate_apart()\n"
+        "except ConfigError as exc:\n    print(exc.message)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check, database.url], capture_output=True, text=True, timeout=60
+    )
+    # Alembic knows no revision 0099: the child fails with its traceback, the parent says so.
+    assert "Migrating the database" in done.stdout
+    assert "0099" in done.stderr
+
+
 def test_an_unknown_revision_is_not_taken_for_head(database: Database) -> None:
     database.migrate()
     with database.engine.begin() as connection:

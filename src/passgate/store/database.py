@@ -27,8 +27,11 @@ the driver's own exceptions (e.g. `IntegrityError` for a taken name).
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
@@ -249,6 +252,30 @@ class Database:
                 command.upgrade(config, "head")
             if self.is_sqlite:
                 _set_busy_timeout(connection, round(self.timeout * 1000))
+
+    def migrate_apart(self) -> None:
+        """`migrate` in a forked child process, for a process that goes on to serve: Alembic and the
+        migration scripts (~10 MB) stay out of it. Call it before any thread starts (a fork copies only
+        the calling thread); the child opens connections of its own and never touches this one's.
+        Raises ConfigError when the child fails (its traceback is on stderr)."""
+        if self.at_head():
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        child = os.fork()
+        if child == 0:
+            status = 1
+            try:
+                Database(self.url, timeout=self.timeout).migrate()
+                status = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stderr.flush()
+                os._exit(status)
+        _, status = os.waitpid(child, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise ConfigError(f"Migrating the database at {self.safe_url()} failed: see the error above.")
 
     def at_head(self) -> bool:
         """Whether the database records the newest revision of the migration scripts. Any doubt (no
