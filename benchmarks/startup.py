@@ -117,7 +117,7 @@ def measure_startup(runs: int) -> None:
     """Wall-clock seconds to the first answer, the server's CPU seconds by then (steadier than the
     wall clock on a loaded machine), and its RSS."""
     figures: dict[str, list[tuple[float, float, float]]] = {"fresh data dir   ": [], "existing data dir": []}
-    for run in range(-1, runs):  # run -1 fills the bytecode cache and is not counted
+    for _ in range(runs):
         root = Path(tempfile.mkdtemp(prefix="passgate-startup-"))
         try:
             for label in figures:
@@ -125,8 +125,7 @@ def measure_startup(runs: int) -> None:
                 with spawn(root / "data") as (process, port):
                     seconds = first_answer(process, port, started)
                     cpu = tree_cpu_seconds(process.pid)
-                    if run >= 0:
-                        figures[label].append((seconds, cpu, tree_rss_mb(process.pid)))
+                    figures[label].append((seconds, cpu, tree_rss_mb(process.pid)))
         finally:
             shutil.rmtree(root, ignore_errors=True)
     for label, rows in figures.items():
@@ -138,6 +137,16 @@ def measure_startup(runs: int) -> None:
         )
 
 
+def fill_bytecode_cache() -> None:
+    """One start, not measured, that compiles every module into the scratch bytecode cache."""
+    root = Path(tempfile.mkdtemp(prefix="passgate-startup-"))
+    try:
+        with spawn(root / "data") as (process, port):
+            first_answer(process, port, time.perf_counter())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def import_times(top: int = 20, starts: int = 3) -> None:
     """Start `starts` times under `-X importtime` (existing data dir), each stopped at its first answer;
     per module the smallest of its times (the least disturbed by other load), then summarised."""
@@ -146,7 +155,7 @@ def import_times(top: int = 20, starts: int = 3) -> None:
     pattern = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
     try:
         with spawn(root / "data") as (process, port):
-            first_answer(process, port, time.perf_counter())
+            first_answer(process, port, time.perf_counter())  # a data dir at the newest revision
         for _ in range(starts):
             with spawn(root / "data", python_flags=("-X", "importtime")) as (process, port):
                 first_answer(process, port, time.perf_counter())
@@ -362,6 +371,8 @@ def main() -> None:
     if args.no_bytecode_cache:
         BYTECODE.clear()
     print(f"{machine()}; load average {load_average()}")
+    if BYTECODE:
+        fill_bytecode_cache()
     if args.runs:
         measure_startup(args.runs)
     if args.importtime:
