@@ -47,23 +47,35 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _context(settings: Settings | None = None, *, serving: bool = False) -> object:
-    """The services' context, its database reachable and migrated. `serving`: this process goes on to
-    serve, so a migration runs in a child process (Database.migrate_apart)."""
+def _context(settings: Settings | None = None) -> object:
     from passgate.services.context import Context
 
     settings = settings or _settings()
     try:
         ctx = Context.build(settings)
         ctx.db.check()
-        if serving:
-            ctx.db.migrate_apart()
-        else:
-            ctx.db.migrate()
+        ctx.db.migrate()
     except ConfigError as exc:
         typer.secho(exc.message, fg="red", err=True)
         raise typer.Exit(2) from None
     return ctx
+
+
+def _prepare(settings: Settings) -> None:
+    """What must hold before a worker starts: signing keys created, the database reachable and at the
+    newest revision. Nothing of the app is imported for it (with `--workers`, this process only
+    supervises), and a migration runs in a child process (`Database.migrate_apart`)."""
+    from passgate.store.database import Database
+
+    try:
+        settings.signing_keys()
+        database = Database(settings.sqlalchemy_url, timeout=settings.database_timeout)
+        database.check()
+        database.migrate_apart()
+        database.dispose()
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 def _preflight(settings: Settings, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> None:
@@ -95,7 +107,7 @@ def serve(
     import uvicorn
 
     from passgate.web import server
-    from passgate.web.routes.ws import MAX_MESSAGE
+    from passgate.web.guard import MAX_MESSAGE
 
     if host is not None:
         os.environ[f"{ENV_PREFIX}HOST"] = host
@@ -103,7 +115,7 @@ def serve(
         os.environ[f"{ENV_PREFIX}PORT"] = str(port)
     settings = _settings()
     _preflight(settings, ssl_certfile, ssl_keyfile)  # port free and the one people open, TLS files
-    _context(settings, serving=True)  # keys created, database reachable and migrated before workers start
+    _prepare(settings)
     files = server.raise_open_file_limit()
     if settings.max_connections > files - server.RESERVED_FILES:
         typer.secho(

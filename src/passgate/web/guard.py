@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from passgate.config import Settings
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_MESSAGE = 64 * 1024  # bytes of one WebSocket message (`passgate serve` gives it to the WebSocket layer)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
