@@ -9,6 +9,7 @@ import uuid
 
 from sqlalchemy import Connection
 
+from passgate import metadata
 from passgate.gate_config import GateRule
 from passgate.memo import Memo
 from passgate.services.context import Context
@@ -114,3 +115,12 @@ async def test_session_memory_is_bounded(ctx: Context) -> None:
         assert known.current is not None and known.current.session.id == record.id
     assert len(memory._tokens) <= 8 and len(memory._sessions) <= 8
     assert not memory._reading
+
+
+def test_authenticator_descriptions_are_bounded_and_security_keys_still_named() -> None:
+    yubikey = metadata.describe("cb69481e-8ff7-4039-93ec-0a2729a154a8")  # in the FIDO MDS snapshot only
+    assert yubikey is not None and yubikey.name.startswith("YubiKey")
+    assert yubikey.icon_light is not None and yubikey.icon_light.startswith("data:image/")
+    for _ in range(metadata.DESCRIBED + 10):
+        metadata.describe(str(uuid.uuid4()))  # any registration may bring an AAGUID of its own
+    assert metadata.describe.cache_info().currsize <= metadata.DESCRIBED
