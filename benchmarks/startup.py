@@ -2,21 +2,24 @@
 
     .venv/bin/python benchmarks/startup.py                   # start-up, fresh and existing data dir
     .venv/bin/python benchmarks/startup.py --importtime      # plus the slowest imports of a start
-    .venv/bin/python benchmarks/startup.py --signins 20000   # plus RSS while signing in over HTTP
-    .venv/bin/python benchmarks/startup.py --runs 0 --in-process 5000 --tracemalloc
+    .venv/bin/python benchmarks/startup.py --signins 100000  # plus RSS while signing in over HTTP
+    .venv/bin/python benchmarks/startup.py --runs 0 --in-process 6000 --forward-auth --tracemalloc
 
-Start-up: the seconds from spawning `passgate serve` (one worker, SQLite) to the first answered
-`GET /auth/me` (its 401 is an answer), on a fresh data directory (keys created, every migration run)
-and again on the same directory (nothing to create, schema at head); then the server's RSS.
-`--importtime` starts it once more under `python -X importtime` and prints the 20 modules with the
-largest cumulative import time and the 20 top-level packages costing the most import time of their own.
+Start-up: the seconds from spawning `passgate serve` (SQLite; `--workers N`, default 1) to the first
+answered `GET /auth/me` (its 401 is an answer), on a fresh data directory (keys created, every
+migration run) and again on the same directory (nothing to create, schema at head); the server's CPU
+seconds by then (steadier than the wall clock on a loaded machine) and its RSS (with workers, the
+largest process). `--importtime` starts it three more times under `python -X importtime` and prints,
+per module the least of its three times, the 20 largest cumulative imports, the 20 top-level packages
+and the 20 Passgate modules costing the most import time of their own.
 
 Memory: `--signins N` signs in N times over HTTP against a real server, spread over `--users`
 accounts, each new session cookie used once on `GET /auth/me` (so every per-token and per-session
-cache sees a new key each time), and prints the server's RSS along the way. `--in-process N` does
-the same against the ASGI app in this process (no HTTP; faster); with `--tracemalloc` it prints the
-allocation sites that grew the most between the first and the last checkpoint. Numbers are noisy on a
-shared machine: the load average is printed with them.
+memory sees a new key each time), and prints the server's RSS along the way. `--in-process N` does
+the same against the ASGI app in this process (no HTTP; faster; `--forward-auth` also sends each new
+cookie through the gate); with `--tracemalloc` it prints what is still referenced after a collection
+that grew the most between the first and the last checkpoint. Numbers are noisy on a shared machine:
+the load average is printed with them.
 """
 
 from __future__ import annotations
@@ -45,9 +48,6 @@ from servers import free_port, passgate_command, server_env, stop_process
 from softkey import SoftAuthenticator
 
 ORIGIN_HOST = "localhost"
-# Servers here cache bytecode as a default Python does, in a scratch directory (not beside the sources):
-# under PYTHONDONTWRITEBYTECODE=1 an editable install compiles every Passgate module at each start.
-BYTECODE = {"PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="passgate-pyc-")}
 WORKERS = [1]  # `--workers`
 
 
@@ -60,9 +60,7 @@ def spawn(
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """`passgate serve` on a free port with `data_dir`, stdout/stderr to files beside it."""
     port = free_port()
-    env = server_env(data_dir, port, "http", {"PASSGATE_RATE_LIMIT": "1000000/second", **BYTECODE})
-    if BYTECODE:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = server_env(data_dir, port, "http", {"PASSGATE_RATE_LIMIT": "1000000/second"})
     command = passgate_command(
         "serve", "--port", str(port), "--workers", str(WORKERS[0]), "--log-level", "warning"
     )
@@ -144,16 +142,6 @@ def measure_startup(runs: int) -> None:
             f"max {max(times):.2f}), CPU {statistics.median(cpus):.2f} s, "
             f"RSS after start {statistics.median(sizes):.0f} MB"
         )
-
-
-def fill_bytecode_cache() -> None:
-    """One start, not measured, that compiles every module into the scratch bytecode cache."""
-    root = Path(tempfile.mkdtemp(prefix="passgate-startup-"))
-    try:
-        with spawn(root / "data") as (process, port):
-            first_answer(process, port, time.perf_counter())
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def import_times(top: int = 20, starts: int = 3) -> None:
@@ -374,16 +362,9 @@ def main() -> None:
     parser.add_argument(
         "--forward-auth", action="store_true", help="with --in-process: each new cookie also through the gate"
     )
-    parser.add_argument(
-        "--no-bytecode-cache", action="store_true", help="servers inherit PYTHONDONTWRITEBYTECODE as set"
-    )
     args = parser.parse_args()
-    if args.no_bytecode_cache:
-        BYTECODE.clear()
     WORKERS[0] = args.workers
     print(f"{machine()}; load average {load_average()}")
-    if BYTECODE:
-        fill_bytecode_cache()
     if args.runs:
         measure_startup(args.runs)
     if args.importtime:
@@ -393,8 +374,6 @@ def main() -> None:
     if args.in_process:
         asyncio.run(memory_in_process(args.in_process, args.users, args.tracemalloc, args.forward_auth))
     print(f"load average at the end {load_average()}")
-    if BYTECODE:
-        shutil.rmtree(BYTECODE["PYTHONPYCACHEPREFIX"], ignore_errors=True)
 
 
 if __name__ == "__main__":
