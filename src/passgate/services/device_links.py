@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import segno
 from sqlalchemy import Connection
 
 from passgate.ceremony.client_data import ClientData
@@ -40,10 +39,14 @@ class NewLink:
     expires_at: float
 
     def qr_svg(self) -> str:
+        import segno  # only where a link is shown: not in every worker's memory
+
         return str(segno.make(self.url, error="m").svg_inline(scale=4, dark="#111", light="#fff"))
 
     def qr_terminal(self) -> str:
         import io
+
+        import segno
 
         buffer = io.StringIO()
         segno.make(self.url, error="m").terminal(out=buffer, compact=True)

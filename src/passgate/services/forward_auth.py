@@ -17,6 +17,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from passgate.errors import DuplicateCookie, NotAuthenticated
+from passgate.memo import Memo
 from passgate.services.context import Context
 from passgate.services.return_url import safe_return_url
 from passgate.services.revocation import MAX_ENTRIES, Headers, Known, SessionMemory
@@ -58,7 +59,7 @@ class Gate:
         self.settings = ctx.settings
         self.rules = RuleBook.for_settings(ctx.settings)
         self.memory = SessionMemory(ctx, ctx.settings.revocation_window)
-        self._allow: dict[str, tuple[Known, Decision]] = {}
+        self._allow: Memo[str, tuple[Known, Decision]] = Memo(MAX_ENTRIES)  # as many as the memory
 
     async def decide(self, token: str | None, query: bytes, host: str | None, uri: str | None) -> Decision:
         """The decision for one proxied request (`host` and `uri` as forwarded: raw, None when unknown).
@@ -86,15 +87,9 @@ class Gate:
         """The 204 for this session as last read, built once per read."""
         entry = self._allow.get(session_id)
         if entry is None or entry[0] is not known:
-            entry = (
-                known,
-                Decision(
-                    204, "allowed", "", known.headers, known.current.user.user_name if known.current else ""
-                ),
-            )
-            if len(self._allow) >= MAX_ENTRIES:
-                self._allow.clear()
-            self._allow[session_id] = entry
+            user_name = known.current.user.user_name if known.current else ""
+            entry = (known, Decision(204, "allowed", "", known.headers, user_name))
+            self._allow.remember(session_id, entry, size=len(session_id))
         return entry[1]
 
     def _judged(self, requirements: tuple[Requirement, ...], current: Current, known: Known) -> Decision:

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
-from confusable_homoglyphs import categories, confusables
+from confusable_homoglyphs import categories
+from confusable_homoglyphs.utils import path
 from precis_i18n import get_profile
 from precis_i18n.unicode import UnicodeData
 
@@ -114,11 +117,17 @@ def _prototypes() -> dict[str, str]:
     confusables.txt data (UTS #39 §4). That table lists, for each `source → prototype` line, the
     prototype under the source and the source under the prototype. A source is never a prototype, so
     a character listing one single-character entry that lists it back is a prototype with one source:
-    either way round, mapping both to the smaller one keeps exactly the same classes."""
+    either way round, mapping both to the smaller one keeps exactly the same classes.
+
+    The table is read from the package's data file, not through its `confusables` module, which keeps
+    all of it (~6 MB per process, and as much again in RSS) for lookups Passgate never makes; each
+    `{"c": character, "n": name}` entry becomes its character as it is parsed."""
+    with open(path("confusables.json"), encoding="utf-8") as file:  # noqa: PTH123 (the package's path)
+        data = json.load(file, object_hook=_entry_character)
     table: dict[str, list[str]] = {}
-    for char, entries in confusables.confusables_data.items():
+    for char, entries in data.items():
         table.setdefault(char.replace("\u200e", ""), []).extend(  # LRMs wrap right-to-left glyphs
-            entry["c"].replace("\u200e", "") for entry in entries
+            entry.replace("\u200e", "") for entry in entries
         )
     prototypes: dict[str, str] = {}
     for char, targets in table.items():
@@ -131,6 +140,10 @@ def _prototypes() -> dict[str, str]:
         else:
             prototypes[char] = target
     return prototypes
+
+
+def _entry_character(entry: dict[str, Any]) -> Any:
+    return entry["c"] if len(entry) == 2 and "c" in entry and "n" in entry else entry
 
 
 _PROTOTYPES = _prototypes()  # built once at import (~40 ms), not on the first sign-in

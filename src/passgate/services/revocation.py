@@ -23,17 +23,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TypeVar
 
 import anyio
 from sqlalchemy import Connection
 
 from passgate.errors import NotAuthenticated, NotFound
+from passgate.memo import Memo
 from passgate.services import device_links, stepup
 from passgate.services.context import Context
 from passgate.services.sessions import TOUCH_INTERVAL, Current
 from passgate.services.stepup import Action
-from passgate.services.tokens import SessionClaims
+from passgate.services.tokens import LONGEST_TOKEN, SessionClaims
 from passgate.store import audit, groups, revocations, sessions
 from passgate.store.database import now
 
@@ -41,9 +41,10 @@ log = logging.getLogger("passgate.revocation")
 SIGNAL_INTERVAL = 0.005  # seconds between SQLite change checks (one PRAGMA on an idle connection)
 LOG_KEPT = 3600.0  # seconds a revocation log entry is kept (every process reads it within milliseconds)
 
-MAX_ENTRIES = 20_000
+# Sessions (with their user, groups and headers: ~1.6 kB) and tokens remembered per process. More
+# sessions than this active within one `revocation_window` cost a database read each, nothing else.
+MAX_ENTRIES = 4096
 Headers = tuple[tuple[bytes, bytes], ...]
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,9 @@ class SessionMemory:
         self.max_entries = max_entries
         # Not the token verifier's own cache: being new *here* is what forces a fresh session read after a
         # sign-in or re-check, even when `/auth/me` already verified the new token.
-        self._tokens: dict[str, SessionClaims] = {}
-        self._sessions: dict[str, Known] = {}
-        self._reading: dict[str, anyio.Event] = {}
+        self._tokens: Memo[str, SessionClaims] = Memo(max_entries, longest=LONGEST_TOKEN)
+        self._sessions: Memo[str, Known] = Memo(max_entries)
+        self._reading: dict[str, anyio.Event] = {}  # reads under way: one entry per awaiting read
         ctx.revocation_listeners.append(self.revoked)
 
     def cached(self, token: str) -> tuple[SessionClaims, Known] | None:
@@ -112,8 +113,7 @@ class SessionMemory:
         claims = self._tokens.get(token)
         first_seen = claims is None
         if claims is None:
-            claims = self.ctx.tokens.verify(token)
-            _bounded_put(self._tokens, token, claims, self.max_entries)
+            claims = self._tokens.remember(token, self.ctx.tokens.verify(token), size=len(token))
         if claims.expires_at <= now():
             self._tokens.pop(token, None)
             raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
@@ -144,8 +144,7 @@ class SessionMemory:
             if known.current is not None and now() - known.current.session.last_seen_at > TOUCH_INTERVAL:
                 at = now()
                 await self.ctx.db.run(lambda connection: sessions.touch(connection, session_id, at))
-            _bounded_put(self._sessions, session_id, known, self.max_entries)
-            return known
+            return self._sessions.remember(session_id, known, size=len(session_id))
         finally:
             if self._reading.get(session_id) is event:
                 self._reading.pop(session_id, None)  # `revoked` may have dropped it meanwhile
@@ -181,13 +180,6 @@ def _read(connection: Connection, session_id: str) -> Known:
     current = Current(session=session, user=user)
     names = groups.for_user(connection, user.id)
     return Known(current, frozenset(names), identity_headers(current, names), time.monotonic())
-
-
-def _bounded_put(store: dict[str, V], key: str, value: V, limit: int) -> None:
-    if len(store) >= limit:
-        for old in list(store)[: max(1, limit // 4)]:  # oldest first (dicts keep insertion order)
-            del store[old]
-    store[key] = value
 
 
 # ------------------------------------------------------------------------------------- ending access

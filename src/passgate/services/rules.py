@@ -30,11 +30,12 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from passgate.errors import BadRequest, ConfigError
 from passgate.gate_config import GROUP_NAME, GateRule
+from passgate.memo import Memo
 from passgate.services import names, stepup
 from passgate.services.sessions import Current
 
@@ -47,8 +48,6 @@ _MAX_CACHE = 4096
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CUT = re.compile(r"[?#]")
 _PARAMS = re.compile(r";[^/]*")
-K = TypeVar("K")
-V = TypeVar("V")
 _STRANGE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})  # controls, format, unassigned, breaks
 
 
@@ -289,9 +288,9 @@ class RuleBook:
             base.exact | {host for host in rule_hosts if not host.startswith("*.")},
             [*base.parents, *(host[2:] for host in rule_hosts if host.startswith("*."))],
         )
-        self._queries: dict[bytes, tuple[Requirement, ...]] = {}
-        self._app_queries: dict[bytes, tuple[Requirement, ...]] = {}
-        self._targets: dict[tuple[str | None, str | None], tuple[Requirement, ...]] = {}
+        self._queries: Memo[bytes, tuple[Requirement, ...]] = Memo(_MAX_CACHE)
+        self._app_queries: Memo[bytes, tuple[Requirement, ...]] = Memo(_MAX_CACHE)
+        self._targets: Memo[tuple[str | None, str | None], tuple[Requirement, ...]] = Memo(_MAX_CACHE)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> RuleBook:
@@ -313,7 +312,7 @@ class RuleBook:
                     found = self._parse_query(query)
                 except BadRequest:
                     found = ()
-                _remember(self._app_queries, query, found)
+                self._app_queries.remember(query, found, size=len(query))
             return found
         return self.from_query(query)
 
@@ -322,7 +321,7 @@ class RuleBook:
         found = self._queries.get(query_string)
         if found is None:
             found = self._parse_query(query_string)
-            _remember(self._queries, query_string, found)
+            self._queries.remember(query_string, found, size=len(query_string))
         return found
 
     def _parse_query(self, query_string: bytes) -> tuple[Requirement, ...]:
@@ -377,7 +376,7 @@ class RuleBook:
         found = self._targets.get(key)
         if found is None:
             found = self._locate(host, path)
-            _remember(self._targets, key, found)
+            self._targets.remember(key, found, size=len(host or "") + len(path or ""))
         return found
 
     def known_host(self, host: str | None) -> str | None:
@@ -395,12 +394,6 @@ class RuleBook:
             for rule in self.located
             if _host_matches(rule.host, bare) and (reading is None or reading.under(rule.path))
         )
-
-
-def _remember(memo: dict[K, V], key: K, value: V) -> None:
-    if len(memo) >= _MAX_CACHE:
-        memo.clear()
-    memo[key] = value
 
 
 def _items(value: str, key: str) -> list[str]:

@@ -150,9 +150,6 @@ async def authenticate(ctx: Context, token: str | None) -> Current:
     return Current(session=session, user=user)
 
 
-MAX_READS = 10_000
-
-
 async def _session_with_user(ctx: Context, session_id: str) -> tuple[SessionRecord, UserRecord] | None:
     """The session and its user as the database holds them: read again unless the database is unchanged
     since the last read (`Database.version`: at once for this process's writes, within milliseconds for
@@ -164,7 +161,5 @@ async def _session_with_user(ctx: Context, session_id: str) -> tuple[SessionReco
             return known[1]  # type: ignore[return-value]
     found = await ctx.db.run(lambda connection: sessions.get_with_user(connection, session_id), write=False)
     if mark is not None:
-        if len(ctx.session_reads) >= MAX_READS:
-            ctx.session_reads.clear()
-        ctx.session_reads[session_id] = (mark, found)
+        ctx.session_reads.remember(session_id, (mark, found), size=len(session_id))
     return found

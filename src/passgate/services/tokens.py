@@ -17,9 +17,11 @@ from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 from passgate.ceremony.encoding import b64url_encode
 from passgate.errors import NotAuthenticated
+from passgate.memo import Memo
 
 AUDIENCE = "passgate-session"
-MAX_REMEMBERED = 10_000
+REMEMBERED = 4096  # verified tokens kept per process (~0.7 kB each)
+LONGEST_TOKEN = 1024  # characters; Passgate's own are ~330
 _CLAIMS = jwt.JWTClaimsRegistry(
     exp={"essential": True},
     sid={"essential": True},
@@ -48,7 +50,7 @@ class SessionTokens:
         self._keys = [OctKey.import_key(key, {"kid": key_id(key)}) for key in keys]
         self._keyset = KeySet(list[OctKey | RSAKey | ECKey | OKPKey](self._keys))
         self._signing = self._keys[0]
-        self._verified: dict[str, SessionClaims] = {}
+        self._verified: Memo[str, SessionClaims] = Memo(REMEMBERED, longest=LONGEST_TOKEN)
 
     def issue(self, *, session_id: str, user_id: str, issued_at: float, expires_at: float) -> str:
         claims = {
@@ -71,11 +73,7 @@ class SessionTokens:
         known = self._verified.get(token)
         if known is not None and known.expires_at > time.time():
             return known
-        claims = self._verify(token)
-        if len(self._verified) >= MAX_REMEMBERED:
-            self._verified.clear()
-        self._verified[token] = claims
-        return claims
+        return self._verified.remember(token, self._verify(token), size=len(token))
 
     def _verify(self, token: str) -> SessionClaims:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from passgate.errors import DuplicateCookie
+from passgate.memo import Memo
 from passgate.services.context import Context
 from passgate.services.sessions import SignedIn
 from passgate.store.database import now
@@ -54,18 +55,19 @@ def session_cookie(ctx: Context, signed_in: SignedIn) -> str:
 
 
 MAX_REMEMBERED = 4096
+LONGEST_COOKIE = 1024  # bytes: a Cookie header with a few cookies besides the session's (~340 bytes)
 _DUPLICATE = "\0duplicate"  # no real cookie value contains NUL
 
 
 class SessionCookie:
     """The session token in a request's `Cookie` headers, found with `session_value` and remembered per
-    distinct header value (bounded): a browser sends the same header with every signed-in request, and
-    the gate and `/auth/me` are answered on every one. DuplicateCookie, every time, for a header that
-    carries the session cookie twice."""
+    distinct header value (a bounded `Memo`): a browser sends the same header with every signed-in
+    request, and the gate and `/auth/me` are answered on every one. DuplicateCookie, every time, for a
+    header that carries the session cookie twice."""
 
     def __init__(self, name: str):
         self.name = name
-        self._seen: dict[bytes, str | None] = {}
+        self._seen: Memo[bytes, str | None] = Memo(MAX_REMEMBERED, longest=LONGEST_COOKIE)
 
     def token(self, header: bytes) -> str | None:
         try:
@@ -75,9 +77,7 @@ class SessionCookie:
                 token = session_value(header.decode("latin-1"), self.name)
             except DuplicateCookie:
                 token = _DUPLICATE
-            if len(self._seen) >= MAX_REMEMBERED:
-                self._seen.clear()
-            self._seen[header] = token
+            self._seen.remember(header, token, size=len(header))
         if token is _DUPLICATE:
             raise DuplicateCookie()
         return token

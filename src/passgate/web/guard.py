@@ -15,6 +15,7 @@ from passgate.errors import Forbidden, PassgateError, PayloadTooLarge
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PASSKEY_API = "/passkeys/"  # the passkey API for other backends (web/routes/passkey_api.py)
+MAX_MESSAGE = 64 * 1024  # bytes of one WebSocket message (`passgate serve` gives it to the WebSocket layer)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"

@@ -9,13 +9,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from passgate.errors import BadRequest
+from passgate.memo import Memo
 
+MEMO_ENTRIES = 4096  # per memo: addresses, each header's values, X-Forwarded-For lists, their sets
 MAX_HOPS = 32
 MAX_URI = 8192
 _HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]{2,45}\])(?::[0-9]{1,5})?$")
@@ -57,16 +59,19 @@ class TrustedProxies:
 
     def __init__(self, cidrs: Iterable[str]):
         self.networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
-        self._trusted: dict[str, bool] = {}
-        self._values: dict[bytes, dict[bytes, str]] = {name: {} for name in _CHECKS}
-        self._clients: dict[bytes, list[str]] = {}
-        self.seen: dict[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None], Forwarded] = {}
+        self._trusted: Memo[str, bool] = Memo(MEMO_ENTRIES)
+        self._values: dict[bytes, Memo[bytes, str]] = {name: Memo(MEMO_ENTRIES) for name in _CHECKS}
+        self._clients: Memo[bytes, list[str]] = Memo(MEMO_ENTRIES)
+        self.seen: Memo[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None], Forwarded] = Memo(
+            MEMO_ENTRIES
+        )
 
     def trusts(self, address: str) -> bool:
         known = self._trusted.get(address)
         if known is None:
-            known = bool(self.networks) and self._judge(address)
-            _remember(self._trusted, address, known)
+            known = self._trusted.remember(
+                address, bool(self.networks) and self._judge(address), size=len(address)
+            )
         return known
 
     def _judge(self, address: str) -> bool:
@@ -94,26 +99,15 @@ class TrustedProxies:
                 value = _CHECKS[name](raw.decode("ascii"))
             except UnicodeDecodeError:
                 raise BadForwarded(detail=f"non-ASCII {name.decode()}") from None
-            _remember(memo, raw, value)
+            memo.remember(raw, value, size=len(raw))
         return value
 
     def hops(self, raw: bytes) -> list[str]:
         """X-Forwarded-For, parsed once per distinct value (BadForwarded when it cannot be)."""
         hops = self._clients.get(raw)
         if hops is None:
-            hops = _forwarded_for(raw)
-            _remember(self._clients, raw, hops)
+            hops = self._clients.remember(raw, _forwarded_for(raw), size=len(raw))
         return hops
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _remember(memo: dict[K, V], key: K, value: V, limit: int = 4096) -> None:
-    if len(memo) >= limit:
-        memo.clear()
-    memo[key] = value
 
 
 def collect(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -141,8 +135,8 @@ def read_forwarded(
     key = (peer, get(XFF), get(XF_PROTO), get(XF_HOST), get(XF_METHOD))
     known = proxies.seen.get(key)  # these repeat from request to request; the URI varies
     if known is None:
-        known = _parse(proxies, *key)
-        _remember(proxies.seen, key, known)
+        size = sum(len(part) for part in key if part is not None)
+        known = proxies.seen.remember(key, _parse(proxies, *key), size=size)
     uri = get(XF_URI)
     if uri is None:
         return known

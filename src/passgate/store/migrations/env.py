@@ -2,12 +2,12 @@
 
 from alembic import context
 
-from passgate.store.models import Base
+from passgate.store.models import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     render_as_batch=True,  # SQLite can only ALTER through batch mode
     compare_type=True,
 )

@@ -25,12 +25,12 @@ from passgate.services import credentials, device_links, login, registration, se
 from passgate.services.context import Context
 from passgate.services.stepup import Action, acts
 from passgate.web.deps import client_of, context_of, session_token
+from passgate.web.guard import MAX_MESSAGE
 from passgate.web.ratelimit import count
 from passgate.web.schemas import AuthenticationCredential, RegistrationCredential
 
 log = logging.getLogger("passgate.ws")
 router = APIRouter(prefix="/auth/ws")
-MAX_MESSAGE = 64 * 1024  # bytes of one message; `passgate serve` gives it to the WebSocket layer too
 
 # Close codes (RFC 6455 §7.4.1; 1013 from the IANA WebSocket Close Code Number Registry).
 CLOSE_REFUSED = 1008  # policy violation: the ceremony failed or a message was unreadable
