@@ -167,6 +167,8 @@ def test_the_rp_id_changes_while_a_tenant_has_no_passkeys(data_dir: Path) -> Non
         (["--rp-id", "https://shop.example"], "--rp-id must be a bare domain"),
         (["--rp-id", "127.0.0.1"], "--rp-id cannot be an IP address"),
         (["--name", "x" * 201], "--name is longer than 200 characters"),
+        (["--resident-key", "always"], "--resident-key must be one of 'required', 'preferred' or"),
+        (["--attestation", "enterprise"], "--attestation must be one of 'none', 'indirect' or 'direct'"),
     ],
 )
 def test_tenant_update_refuses_bad_values_and_changes_nothing(
@@ -186,3 +188,27 @@ def test_tenant_update_needs_a_tenant_and_a_change(data_dir: Path) -> None:
     unknown = run("tenant", "update", "5b0e7a3a-8d4e-4b8a-9f3e-1a2b3c4d5e6f", "--rp-name", "x")
     assert unknown.exit_code == 1 and "tenant not found" in unknown.output
     assert run("tenant", "update", "not-a-uuid", "--rp-name", "x").exit_code == 1
+
+
+async def test_resident_key_and_attestation_are_tenant_settings(data_dir: Path) -> None:
+    tenant_id = _add("--rp-id", "localhost", "--resident-key", "discouraged", "--attestation", "direct")
+    shown = run("tenant", "show", tenant_id).output
+    assert "resident_key: discouraged\nattestation: direct\n" in shown
+    updated = run("tenant", "update", tenant_id, "--resident-key", "required", "--attestation", "none")
+    assert updated.exit_code == 0, updated.output
+    assert "resident_key: discouraged → required" in updated.output
+    assert "attestation: direct → none" in updated.output
+    ctx = Context.build(load_settings())
+    updates = [detail for kind, detail in _events(ctx, tenant_id) if kind == "tenant_updated"]
+    assert updates == [
+        {
+            "by": "admin",
+            "changed": {"resident_key": ["discouraged", "required"], "attestation": ["direct", "none"]},
+        }
+    ]
+    ctx.db.dispose()
+    refused = run("tenant", "add", "Shop", "--rp-id", "localhost", "--attestation", "maybe")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert refused.output.strip().endswith(
+        "--attestation must be one of 'none', 'indirect' or 'direct', not 'maybe'."
+    )

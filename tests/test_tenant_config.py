@@ -156,6 +156,33 @@ def test_a_bad_tenant_in_the_toml_file_is_one_sentence(data_dir: Path) -> None:
     _one_sentence(run("migrate"), 2, f"PASSGATE_PASSKEY_TENANTS: the tenant '{TENANT}': origins:")
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("resident_key", "always", "resident_key must be one of 'required', 'preferred' or 'discouraged'"),
+        ("attestation", "enterprise", "attestation must be one of 'none', 'indirect' or 'direct'"),
+    ],
+)
+def test_a_bad_policy_in_the_toml_file_is_one_sentence(
+    data_dir: Path, setting: str, value: str, message: str
+) -> None:
+    declare({TENANT: SHOP | {setting: value}})
+    _one_sentence(run("migrate"), 2, f"PASSGATE_PASSKEY_TENANTS: the tenant '{TENANT}': {message}")
+
+
+def test_the_toml_file_sets_resident_key_and_attestation(data_dir: Path) -> None:
+    declare({TENANT: SHOP | {"resident_key": "preferred", "attestation": "indirect"}})
+    shown = run("tenant", "show", TENANT)
+    assert shown.exit_code == 0, shown.output
+    assert "resident_key: preferred\nattestation: indirect\n" in shown.output
+    declare({TENANT: SHOP})  # left out: the defaults again
+    shown = run("tenant", "show", TENANT)
+    _one_sentence(
+        shown, 0, f"{TENANT} (localhost) updated (resident_key, attestation) from the configuration"
+    )
+    assert "resident_key: required\nattestation: none\n" in shown.output
+
+
 async def test_the_app_applies_the_file_when_it_starts(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, passkey_tenants={TENANT: SHOP})
     ctx = Context.build(settings)

@@ -39,6 +39,12 @@ def tenant_add(
     rp_name: Annotated[str, typer.Option(help="Shown by authenticators (default: NAME).")] = "",
     user_verification: Annotated[str, typer.Option(help="required, preferred or discouraged.")] = "required",
     timeout_ms: Annotated[int, typer.Option(help="Ceremony timeout in milliseconds.")] = 60_000,
+    resident_key: Annotated[
+        str, typer.Option(help="Discoverable credential: required (a passkey), preferred or discouraged.")
+    ] = "required",
+    attestation: Annotated[
+        str, typer.Option(help="Attestation conveyance: none, indirect or direct.")
+    ] = "none",
     key_bits: Annotated[
         int, typer.Option(help="RSA size of the token-signing key: 2048, 3072, 4096.")
     ] = 2048,
@@ -55,6 +61,8 @@ def tenant_add(
         origins=origin or [],
         user_verification=user_verification,
         timeout_ms=timeout_ms,
+        resident_key=resident_key,
+        attestation=attestation,
         key_bits=key_bits,
     )
     typer.echo(f"Tenant {tenant.tenant_id} created for {tenant.rp_id} ({', '.join(tenant.origins)}).")
@@ -87,6 +95,12 @@ def tenant_update(
     rp_name: Annotated[str | None, typer.Option(help="Shown by authenticators.")] = None,
     user_verification: Annotated[str | None, typer.Option(help="required, preferred or discouraged.")] = None,
     timeout_ms: Annotated[int | None, typer.Option(help="Ceremony timeout in milliseconds.")] = None,
+    resident_key: Annotated[
+        str | None, typer.Option(help="Discoverable credential: required, preferred or discouraged.")
+    ] = None,
+    attestation: Annotated[
+        str | None, typer.Option(help="Attestation conveyance: none, indirect or direct.")
+    ] = None,
 ) -> None:
     from passgate.services import tenant_settings
 
@@ -97,6 +111,8 @@ def tenant_update(
         "rp_name": rp_name,
         "user_verification": user_verification,
         "timeout_ms": timeout_ms,
+        "resident_key": resident_key,
+        "attestation": attestation,
     }
     if all(value is None for value in given.values()):
         options = ", ".join(tenant_settings.OPTION_NAMES.values())
@@ -142,7 +158,8 @@ def tenant_show(tenant_id: str) -> None:
         f"id: {tenant.tenant_id}\nname: {tenant.name}\nrp_id: {tenant.rp_id}\nrp_name: {tenant.rp_name}"
     )
     typer.echo(f"origins: {', '.join(tenant.origins)}\nuser_verification: {tenant.user_verification}")
-    typer.echo(f"timeout_ms: {tenant.timeout_ms}\ncreated: {_when(tenant.created_at)}")
+    typer.echo(f"timeout_ms: {tenant.timeout_ms}\nresident_key: {tenant.resident_key}")
+    typer.echo(f"attestation: {tenant.attestation}\ncreated: {_when(tenant.created_at)}")
     if tenant.tenant_id in _declared():
         typer.echo("declared in: the configuration file (change it there)")
     typer.echo(f"API keys ({len(keys)}):")

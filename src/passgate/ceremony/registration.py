@@ -32,6 +32,7 @@ from passgate.errors import CeremonyFailed
 
 CHALLENGE_BYTES = 32
 ResidentKey = Literal["required", "preferred", "discouraged"]
+Attestation = Literal["none", "indirect", "direct"]  # W3C WebAuthn L3 §5.4.7 (no `enterprise`)
 Attachment = Literal["platform", "cross-platform"]
 KNOWN_TRANSPORTS = frozenset(transport.value for transport in AuthenticatorTransport)
 # The key type (and curve) each supported algorithm must come with (RFC 9053; WebAuthn L3 §5.8.5).
@@ -79,12 +80,15 @@ def begin_registration(
     exclude: list[tuple[bytes, str]],
     resident_key: ResidentKey = "required",
     attachment: Attachment | None = None,
+    attestation: Attestation = "none",
 ) -> tuple[dict[str, Any], bytes]:
     """Creation options as `{"publicKey": {...}}` JSON, and the fresh challenge to store.
 
     A discoverable credential is required unless `resident_key` says otherwise (a second factor need
     not be one); `attachment` narrows the authenticators (W3C WebAuthn L3 §5.4.4); user verification
-    follows the RP's policy; attestation `none`.
+    follows the RP's policy; attestation `none` unless asked for. Asking is a preference: whatever
+    statement comes back is verified by `finish_registration`, and `none` is accepted (§7.1 step 21:
+    the Relying Party decides what to trust).
     """
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     options = generate_registration_options(
@@ -95,7 +99,7 @@ def begin_registration(
         user_display_name=display_name or user_name,
         challenge=challenge,
         timeout=rp.timeout_ms,
-        attestation=AttestationConveyancePreference.NONE,
+        attestation=AttestationConveyancePreference(attestation),
         authenticator_selection=AuthenticatorSelectionCriteria(
             authenticator_attachment=AuthenticatorAttachment(attachment) if attachment else None,
             resident_key=ResidentKeyRequirement(resident_key),

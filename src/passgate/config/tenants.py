@@ -24,6 +24,9 @@ from pydantic import (
 from passgate.config.relying_party import check_origin, check_rp_id
 
 UserVerification = Literal["required", "preferred", "discouraged"]
+ResidentKey = Literal["required", "preferred", "discouraged"]  # W3C WebAuthn L3 §5.4.6
+# §5.4.7, without `enterprise` (it is for managed devices, by prior arrangement with the vendor).
+Attestation = Literal["none", "indirect", "direct"]
 DEFAULT_TIMEOUT_MS = 60_000
 MIN_TIMEOUT_MS, MAX_TIMEOUT_MS = 10_000, 600_000
 NIL_UUID = str(uuid.UUID(int=0))  # RFC 9562 §5.9; Passgate's own pages use it as their tenant's id
@@ -33,7 +36,8 @@ _KEY_NAMES = frozenset({"apikey", "apikeys", "apikeyhash", "apikeyfile", "key", 
 
 class TenantConfig(BaseModel):
     """What a tenant is, after its defaults: `name` (default the RP ID), `rp_name` (default the name),
-    `origins` (default `https://<rp_id>`), `user_verification`, `timeout_ms`. Validate with
+    `origins` (default `https://<rp_id>`), `user_verification`, `timeout_ms`, `resident_key` (default
+    `required`: a passkey) and `attestation` (default `none`). Validate with
     `context={"names": {...}}` to name the fields as the caller knows them (`--origin`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -44,6 +48,8 @@ class TenantConfig(BaseModel):
     origins: list[str] = Field(default_factory=list, validate_default=True)
     user_verification: UserVerification = "required"
     timeout_ms: int = Field(default=DEFAULT_TIMEOUT_MS, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+    resident_key: ResidentKey = "required"
+    attestation: Attestation = "none"
 
     @field_validator("rp_id")
     @classmethod

@@ -35,7 +35,13 @@ from passgate.ceremony.authentication import (
 from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.ceremony.policy import UserVerification
-from passgate.ceremony.registration import CHALLENGE_BYTES, begin_registration, finish_registration
+from passgate.ceremony.registration import (
+    CHALLENGE_BYTES,
+    Attestation,
+    ResidentKey,
+    begin_registration,
+    finish_registration,
+)
 from passgate.errors import (
     ApiKeyMissing,
     AssertionFailed,
@@ -125,10 +131,11 @@ async def registration_initialize(
     caller: Caller = NOBODY,
     mfa: bool = False,
 ) -> dict[str, Any]:
-    """Creation options for a passkey of the backend's user `user_id`: discoverable, UV per the tenant,
-    the user's existing credentials excluded. The user is created (or renamed) when it finishes.
-    With `mfa`, for a second factor, as Hanko's MFA defaults: a roaming authenticator
-    (`cross-platform`), no discoverable credential needed, UV preferred."""
+    """Creation options for a passkey of the backend's user `user_id`: UV, resident key and attestation
+    conveyance per the tenant, the user's existing credentials excluded. The user is created (or
+    renamed) when it finishes. With `mfa`, for a second factor, as Hanko's MFA defaults: a roaming
+    authenticator (`cross-platform`), no discoverable credential needed, UV preferred, attestation
+    `none` (whatever the tenant's passkey policy)."""
     purpose: Purpose = "api_mfa_register" if mfa else "api_register"
 
     def work(connection: Connection) -> dict[str, Any] | PassgateError:
@@ -144,8 +151,9 @@ async def registration_initialize(
                 user_name=username,
                 display_name=shown,
                 exclude=credentials.ids_for_user(connection, user.id) if user else [],
-                resident_key="discouraged" if mfa else "required",
+                resident_key="discouraged" if mfa else _resident_key(tenant),
                 attachment="cross-platform" if mfa else None,
+                attestation="none" if mfa else _attestation(tenant),
             )
             state = {"user_id": user_id, "display_name": shown}
             _issue(connection, tctx, tenant, challenge, purpose, state)
@@ -379,6 +387,14 @@ def _assertion_state(
         "user": user.id if user else None,
         "actor": user.user_name if user else None,
     }
+
+
+def _resident_key(tenant: TenantRecord) -> ResidentKey:
+    return tenant.resident_key  # type: ignore[return-value]  # checked by config/tenants.py when set
+
+
+def _attestation(tenant: TenantRecord) -> Attestation:
+    return tenant.attestation  # type: ignore[return-value]  # checked by config/tenants.py when set
 
 
 def _context(ctx: Context, tenant: TenantRecord, *, mfa: bool) -> Context:

@@ -1,4 +1,5 @@
-"""A passkey-API tenant's settings: its name, RP ID, RP name, origins, user verification and timeout.
+"""A passkey-API tenant's settings: its name, RP ID, RP name, origins, user verification, timeout,
+resident-key requirement and attestation conveyance.
 
 They are checked by one model (`config/tenants.py`), whether they come from `passgate tenant add|update`
 or from the configuration file's `[passkey_tenants.<uuid>]` tables. A declared tenant is created or
@@ -44,6 +45,8 @@ OPTION_NAMES = {
     "origins": "--origin",
     "user_verification": "--user-verification",
     "timeout_ms": "--timeout-ms",
+    "resident_key": "--resident-key",
+    "attestation": "--attestation",
 }
 SETTINGS = tuple(OPTION_NAMES)
 Changes = dict[str, list[Any]]  # {setting: [before, after]}, as the audit log records them
@@ -81,6 +84,8 @@ def add_tenant(
     origins: list[str],
     user_verification: str = "required",
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    resident_key: str = "required",
+    attestation: str = "none",
     key_bits: int = DEFAULT_KEY_BITS,
 ) -> TenantRecord:
     """A new tenant (a random UUID) with its first token-signing key (no API key yet: `add_api_key`)."""
@@ -91,6 +96,8 @@ def add_tenant(
         origins=origins,
         user_verification=user_verification,
         timeout_ms=timeout_ms,
+        resident_key=resident_key,
+        attestation=attestation,
     )
     tenant = tenant_record(str(uuid.uuid4()), policy, now())
     key = new_token_key(ctx, tenant.tenant_id, key_bits)

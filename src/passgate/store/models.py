@@ -200,6 +200,8 @@ passkey_tenants = Table(
     _required("origins", JSON),
     _required("user_verification", String(20)),
     _required("timeout_ms", Integer),
+    _required("resident_key", String(20), server_default="required"),  # migration 0010
+    _required("attestation", String(20), server_default="none"),
 )
 
 # A tenant's API key: only its SHA-256 is stored (the key holds at least 32 random bytes).

@@ -33,6 +33,8 @@ class TenantRecord:
     origins: list[str]
     user_verification: str
     timeout_ms: int
+    resident_key: str
+    attestation: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ _TENANT = (
         passkey_tenants.c.origins,
         passkey_tenants.c.user_verification,
         passkey_tenants.c.timeout_ms,
+        passkey_tenants.c.resident_key,
+        passkey_tenants.c.attestation,
     )
     .join(tenants, tenants.c.id == passkey_tenants.c.tenant_id)
     .order_by(tenants.c.created_at)
@@ -85,6 +89,8 @@ def create(connection: Connection, record: TenantRecord) -> None:
             origins=record.origins,
             user_verification=record.user_verification,
             timeout_ms=record.timeout_ms,
+            resident_key=record.resident_key,
+            attestation=record.attestation,
         )
     )
 
@@ -101,6 +107,8 @@ def update_settings(connection: Connection, record: TenantRecord) -> None:
             origins=record.origins,
             user_verification=record.user_verification,
             timeout_ms=record.timeout_ms,
+            resident_key=record.resident_key,
+            attestation=record.attestation,
         )
     )
 
