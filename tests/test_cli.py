@@ -207,6 +207,8 @@ BAD_CONFIGURATIONS: list[tuple[str, dict[str, str], str]] = [
         TENANTS,
     ),
     ("tenant timeout", {TENANTS: _tenant(rp_id="shop.example", timeout_ms=5)}, TENANTS),
+    ("tenant resident key", {TENANTS: _tenant(rp_id="shop.example", resident_key="always")}, TENANTS),
+    ("tenant attestation", {TENANTS: _tenant(rp_id="shop.example", attestation="enterprise")}, TENANTS),
     ("tenants not a table", {TENANTS: '["shop"]'}, TENANTS),
     ("tenants json", {TENANTS: '{"shop": '}, TENANTS),
 ]

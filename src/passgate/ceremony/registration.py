@@ -87,8 +87,8 @@ def begin_registration(
     A discoverable credential is required unless `resident_key` says otherwise (a second factor need
     not be one); `attachment` narrows the authenticators (W3C WebAuthn L3 §5.4.4); user verification
     follows the RP's policy; attestation `none` unless asked for. Asking is a preference: whatever
-    statement comes back is verified by `finish_registration`, and `none` is accepted (§7.1 step 21:
-    the Relying Party decides what to trust).
+    statement comes back is verified by `finish_registration`, and `none` is accepted (§7.1: the
+    Relying Party decides what to trust).
     """
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     options = generate_registration_options(
