@@ -96,8 +96,11 @@ def _sqlite_begin(connection: Connection) -> None:
     assert isinstance(driver, sqlite3.Connection)
     if driver.in_transaction:
         return  # a unit of work on the event loop began it (`Database._transact_on_loop`)
-    write = connection.get_execution_options().get("write", True)
-    driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    statement = "BEGIN IMMEDIATE" if connection.get_execution_options().get("write", True) else "BEGIN"
+    try:
+        driver.execute(statement)
+    except sqlite3.Error as exc:  # raised inside an event, which SQLAlchemy does not wrap
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 def _set_busy_timeout(connection: Connection, milliseconds: int) -> None:
