@@ -367,10 +367,14 @@ class Connection:
                 response.cookies.append(value)
             else:
                 response.headers[name] = value
-        if "content-length" in response.headers:
-            response.body = await reader.readexactly(int(response.headers["content-length"]))
-        elif response.headers.get("transfer-encoding", "").lower() == "chunked":
-            response.body = await _read_chunked(reader)
+        try:  # the server may go away between the head and the body (a killed process)
+            if "content-length" in response.headers:
+                response.body = await reader.readexactly(int(response.headers["content-length"]))
+            elif response.headers.get("transfer-encoding", "").lower() == "chunked":
+                response.body = await _read_chunked(reader)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            await self.close()
+            raise HttpError(f"connection closed in the body: {exc}") from None
         if response.headers.get("connection", "").lower() == "close":
             await self.close()
         return response

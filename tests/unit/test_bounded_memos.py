@@ -132,3 +132,18 @@ def test_authenticator_descriptions_are_bounded_and_security_keys_still_named() 
     for _ in range(metadata.DESCRIBED + 10):
         metadata.describe(str(uuid.uuid4()))  # any registration may bring an AAGUID of its own
     assert metadata.describe.cache_info().currsize <= metadata.DESCRIBED
+
+
+def test_opened_passkey_api_signing_keys_are_bounded() -> None:
+    from passgate.services import passkey_tenants
+
+    loaded = passkey_tenants._loaded
+    assert isinstance(loaded, Memo)
+    before = dict(loaded)
+    try:
+        for number in range(loaded.entries + 50):
+            loaded.remember(f"kid{number}", None, size=len(f"kid{number}"))  # type: ignore[arg-type]
+        assert len(loaded) <= loaded.entries
+    finally:
+        loaded.clear()
+        loaded.update(before)

@@ -39,6 +39,7 @@ from passgate.errors import (
     TenantIdInvalid,
     TenantNotFound,
 )
+from passgate.memo import Memo
 from passgate.services.context import Context
 from passgate.services.sessions import amr_for
 from passgate.store import audit
@@ -121,7 +122,7 @@ class Proof:
     transaction_id: str | None = None
 
 
-_loaded: dict[str, RSAKey] = {}
+_loaded: Memo[str, RSAKey] = Memo(256)  # opened signing keys by kid (one per tenant in use)
 _loaded_lock = threading.Lock()
 
 
@@ -162,9 +163,7 @@ def _private_key(ctx: Context, key: TokenKeyRecord) -> RSAKey:
         pem = _unseal(ctx, key)
         loaded = RSAKey.import_key(pem, parameters={"kid": key.kid, "use": "sig", "alg": "RS256"})
         with _loaded_lock:
-            if len(_loaded) > 10_000:
-                _loaded.clear()
-            _loaded[key.kid] = loaded
+            _loaded.remember(key.kid, loaded, size=len(key.kid))
     return loaded
 
 
