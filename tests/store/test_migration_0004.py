@@ -5,26 +5,21 @@ nothing else is touched (no passkey or session lost to a table rebuild)."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
-from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import select
 
 from appkit import make_settings
+from migrating import alembic
 from passgate.errors import Conflict
 from passgate.services import users as admin
 from passgate.services.context import Context
 from passgate.store.database import Database
 from passgate.store.models import BUILTIN_TENANT, credentials, sessions, tenants, users
 
-PG_ADMIN_URL = os.environ.get("PASSGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 LEGACY = [  # (name, created_at): as 0003 let them be stored
     ("Alice", 1.0),
     ("bob", 2.0),
@@ -35,36 +30,11 @@ LEGACY = [  # (name, created_at): as 0003 let them be stored
 ]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of its own (the migration runs from 0003, not from the shared test schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'legacy.db'}"
-        return
-    request.getfixturevalue("postgres_url")  # reachable (fails under CI=true, skips otherwise)
-    import psycopg
-
-    name = f"passgate_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _upgrade(database: Database, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(files("passgate.store") / "migrations"))
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-
 def test_existing_names_get_keys_and_clashes_are_reported(
     empty_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     database = Database(empty_url)
-    _upgrade(database, "0003")
+    alembic(database, "upgrade", "0003")
     ids = {name: str(uuid.uuid4()) for name, _ in LEGACY}
     with database.engine.begin() as connection:
         if connection.execute(select(tenants.c.id)).first() is None:

@@ -3,51 +3,18 @@ events get no actor or address, in place (nothing rebuilt, nothing cascaded); an
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from importlib.resources import files
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
+from migrating import alembic
 from passgate.store.database import Database
 from passgate.store.models import BUILTIN_TENANT
-
-PG_ADMIN_URL = os.environ.get("PASSGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of its own: the migration runs from 0006, not from the shared test schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'before-0007.db'}"
-        return
-    request.getfixturevalue("postgres_url")  # reachable (fails under CI=true, skips otherwise)
-    import psycopg
-
-    name = f"passgate_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _alembic(database: Database, verb: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(files("passgate.store") / "migrations"))
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, verb)(config, revision)
 
 
 def test_0007_keeps_every_passkey_and_event(empty_url: str) -> None:
     database = Database(empty_url)
-    _alembic(database, "upgrade", "0006")
+    alembic(database, "upgrade", "0006")
     user_id, credential_id = str(uuid.uuid4()), uuid.uuid4().bytes
     with database.engine.begin() as connection:  # the 0006 columns only, as 0006 stored them
         if connection.execute(sa.text("SELECT id FROM tenants")).first() is None:
@@ -86,7 +53,7 @@ def test_0007_keeps_every_passkey_and_event(empty_url: str) -> None:
     assert (credential.sign_count, bool(credential.is_mfa)) == (3, False)
     assert tuple(event) == ("x", None, None)
 
-    _alembic(database, "downgrade", "0006")
+    alembic(database, "downgrade", "0006")
     with database.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM credentials")).scalar_one() == 1
         assert connection.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one() == 1

@@ -6,43 +6,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from importlib.resources import files
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from migrating import alembic_config
 from passgate.store.database import Database
 from passgate.store.migrations import head_revision
 from passgate.store.models import metadata
-
-
-def _alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(files("passgate.store") / "migrations"))
-    return config
-
-
-@pytest.fixture
-def empty_url(database_url: str) -> Iterator[str]:
-    """A database with no schema (SQLite: the test's own file; PostgreSQL: a new database)."""
-    if not database_url.startswith("postgresql"):
-        yield database_url
-        return
-    import psycopg
-
-    name = f"passgate_schema_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"{database_url.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -58,7 +34,7 @@ def _version(db: Database) -> str:
 
 
 def test_head_read_from_the_scripts_is_alembics() -> None:
-    assert head_revision() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_a_database_at_head_is_left_alone_without_alembic(database: Database) -> None:
@@ -74,7 +50,7 @@ def test_a_database_at_head_is_left_alone_without_alembic(database: Database) ->
 
 def test_a_database_behind_is_migrated(database: Database) -> None:
     with database.engine.begin() as connection:
-        config = _alembic_config()
+        config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "0005")
     assert not database.at_head()
