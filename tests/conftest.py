@@ -121,3 +121,19 @@ async def client(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def passkeys(client: httpx.AsyncClient) -> Passkeys:
     return Passkeys(client)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """For running `passgate` commands: no inherited PASSGATE_* variables, no stray .env (the working
+    directory is the test's own), a fresh data directory."""
+    for name in list(os.environ):
+        if name.startswith("PASSGATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    directory = tmp_path / "data"
+    monkeypatch.setenv("PASSGATE_DATA_DIR", str(directory))
+    for name in ("PASSGATE_HOST", "PASSGATE_PORT"):  # `serve --host/--port` set these: restore afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    yield directory

@@ -11,18 +11,17 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from appkit import app_client, make_settings
+from commands import run
 from flows import ORIGIN, Passkeys, unique_name
-from passgate.cli import app
 from passgate.services.context import Context
 from passgate.services.tokens import key_id
 from servers import free_port, passgate_command, server_env, start_passgate
@@ -30,27 +29,6 @@ from softkey import SoftAuthenticator
 
 UNREACHABLE_DB = "postgresql://postgres@127.0.0.1:1/x"
 QR_BLOCKS = re.compile("[█▀▄]{8,}")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A clean environment: no inherited PASSGATE_* variables, no stray .env, a fresh data dir."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("PASSGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    directory = tmp_path / "data"
-    monkeypatch.setenv("PASSGATE_DATA_DIR", str(directory))
-    for name in ("PASSGATE_HOST", "PASSGATE_PORT"):  # `serve --host/--port` set these: restore afterwards
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
-    yield directory
-
-
-def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), env=env, input=input)
 
 
 # ---------------------------------------------------------------- doctor and bad configuration

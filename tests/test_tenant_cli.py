@@ -4,18 +4,15 @@ key shown once; revoking it and deleting the tenant take effect on the next call
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
-from typer.testing import CliRunner, Result
 
 from apikit import Backend, Tenant, backend_client
-from passgate.cli import app
+from commands import run
 from passgate.config import load_settings
 from passgate.services import passkey_tenants
 from passgate.services.context import Context
@@ -23,21 +20,6 @@ from passgate.store.models import audit_events
 from passgate.web.app import create_app
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.startswith("PASSGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    directory = tmp_path / "data"
-    monkeypatch.setenv("PASSGATE_DATA_DIR", str(directory))
-    yield directory
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 async def test_tenant_and_api_key_commands(data_dir: Path) -> None:

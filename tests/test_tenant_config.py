@@ -6,21 +6,19 @@ tenants whose token-signing key no configured secret key opens."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from apikit import Backend, Tenant, backend_client, make_tenant
 from appkit import make_settings
-from passgate.cli import app
+from commands import run
 from passgate.config import load_settings
 from passgate.services import passkey_tenants, tenant_settings
 from passgate.services.context import Context
@@ -30,21 +28,6 @@ from passgate.web.app import create_app
 TENANT = "5b0e7a3a-8d4e-4b8a-9f3e-1a2b3c4d5e6f"
 SHOP = {"name": "Shop", "rp_id": "localhost", "origins": ["http://localhost:3000"]}
 OLD_KEY, NEW_KEY = "o" * 48, "n" * 48
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.startswith("PASSGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    directory = tmp_path / "data"
-    monkeypatch.setenv("PASSGATE_DATA_DIR", str(directory))
-    yield directory
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 def declare(tenants: dict[str, dict[str, Any]]) -> None:
