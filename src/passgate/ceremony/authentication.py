@@ -14,7 +14,7 @@ from webauthn import generate_authentication_options, verify_authentication_resp
 from webauthn.helpers import options_to_json_dict
 from webauthn.helpers.structs import CredentialDeviceType, UserVerificationRequirement
 
-from passgate.ceremony.client_data import read_client_data
+from passgate.ceremony.client_data import ClientData, read_client_data
 from passgate.ceremony.encoding import b64url_decode
 from passgate.ceremony.policy import RelyingParty
 from passgate.ceremony.registration import CHALLENGE_BYTES, descriptors
@@ -87,8 +87,10 @@ def finish_authentication(
     allowed_ids: frozenset[bytes] | None,
     require_user_verification: bool,
     origin: str | None = None,
+    client_data: ClientData | None = None,
 ) -> AssertionResult:
-    """Verify an assertion (W3C WebAuthn L3 §7.2) against a stored credential.
+    """Verify an assertion (W3C WebAuthn L3 §7.2) against a stored credential. `client_data`: its
+    `clientDataJSON` as already read to find the ceremony (read here when not given).
 
     Raises CeremonyFailed for every failed check, and CounterRegressed (after the signature verified)
     when the sign count went backwards.
@@ -106,7 +108,7 @@ def finish_authentication(
     if user_handle is None and allowed_ids is None:
         problem = "usernameless ceremony without userHandle"
     # §7.2 steps 13-14: no cross-origin embedding.
-    read_client_data(credential).require_top_level()
+    (client_data or read_client_data(credential)).require_top_level()
     expected_origins = [origin] if origin in rp.origins else list(rp.origins)
     try:
         verified = verify_authentication_response(

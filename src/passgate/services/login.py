@@ -106,7 +106,7 @@ async def finish(
     """
 
     def steps(
-        connection: Connection, record: ChallengeRecord, _client_data: ClientData
+        connection: Connection, record: ChallengeRecord, client_data: ClientData
     ) -> SignedIn | PassgateError:
         # A re-check begun by a signed-in session can only be finished by that session (§13.5.3).
         if record.session_id is not None and (current is None or current.session.id != record.session_id):
@@ -120,7 +120,7 @@ async def finish(
         assert found is not None
         stored, owner = found
         try:
-            result = verify_assertion(ctx, credential, record, stored, owner.user_handle)
+            result = verify_assertion(ctx, credential, record, stored, owner.user_handle, client_data)
         except CounterRegressed as exc:
             flag_clone(connection, ctx, stored, str(exc.detail))
             return SignInFailed(detail=exc.detail)
@@ -163,6 +163,7 @@ def verify_assertion(
     record: ChallengeRecord,
     stored: CredentialRecord,
     owner_user_handle: bytes,
+    client_data: ClientData | None = None,
 ) -> AssertionResult:
     """W3C WebAuthn L3 §7.2 for a stored credential, with what the ceremony's begin recorded: the allowed
     ids, whether UV is required, the origin. Raises CeremonyFailed or CounterRegressed."""
@@ -181,6 +182,7 @@ def verify_assertion(
         allowed_ids=frozenset(b64url_decode(item) for item in allowed) if allowed is not None else None,
         require_user_verification=bool(record.state.get("require_uv")),
         origin=record.state.get("origin"),
+        client_data=client_data,
     )
 
 

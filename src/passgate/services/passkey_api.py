@@ -470,9 +470,9 @@ async def _assertion(
         tctx = _context(ctx, tenant, mfa=purpose == "api_mfa_login")
 
         def steps(
-            connection: Connection, record: ChallengeRecord, _data: ClientData
+            connection: Connection, record: ChallengeRecord, data: ClientData
         ) -> _Finished | PassgateError:
-            return _verify_assertion(connection, tctx, tenant, record, credential)
+            return _verify_assertion(connection, tctx, tenant, record, credential, data)
 
         return _finish(
             connection, tctx, caller, credential, purpose, steps, SessionDataMissing, AssertionUnreadable
@@ -487,6 +487,7 @@ def _verify_assertion(
     tenant: TenantRecord,
     record: ChallengeRecord,
     credential: dict[str, Any],
+    client_data: ClientData,
 ) -> _Finished | PassgateError:
     found = store.credential_in_tenant(connection, tenant.tenant_id, credential_id_of(credential))
     if found is None:  # unknown here, or another tenant's: the same work, the same answer
@@ -498,7 +499,7 @@ def _verify_assertion(
     stored, external_id = found
     try:
         # the user handle is what registration gave the authenticator as user.id: the backend's id
-        result = login.verify_assertion(tctx, credential, record, stored, external_id.encode())
+        result = login.verify_assertion(tctx, credential, record, stored, external_id.encode(), client_data)
     except CounterRegressed as exc:
         login.flag_clone(connection, tctx, stored, str(exc.detail))
         return AssertionFailed(detail=exc.detail)  # returned: the flag and its audit event are kept
