@@ -150,11 +150,20 @@ async def test_the_version_moves_with_every_change_and_only_then(tmp_path: objec
     db.dispose()
 
 
-def test_postgresql_has_no_version(database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite has one")
-    db = Database(database_url)
+@pytest.mark.postgres
+async def test_postgresql_has_no_version_even_while_followed(postgres_url: str) -> None:
+    """Its follower hears revocations only (LISTEN), not every commit: nothing may be kept on it."""
+    db = Database(postgres_url)
     db.migrate()
-    asyncio.run(db.run(lambda connection: None, write=False))
-    assert db.version() is None
+
+    async def watch() -> None:
+        async for _ in revocations.follow(db, 0.005):
+            pass
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        await anyio.sleep(0.2)
+        await db.run(lambda connection: None, write=False)
+        assert db.version() is None
+        tasks.cancel_scope.cancel()
     db.dispose()
