@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +22,13 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from sqlalchemy import delete, update
 
 from flows import ORIGIN, unique_name
+from passgate.services import login as login_service
 from passgate.services import users as admin
 from passgate.services.context import Context
+from passgate.store.models import challenges, credentials
 from seckit import (
     Mutation,
     assert_refused,
@@ -457,6 +461,104 @@ async def test_A12_replay_of_an_accepted_assertion(login: Login, alice: Account)
     before = db_state(login.ctx)
     assert_refused(await login.post(FINISH, credential), "sign_in_failed")
     assert db_state(login.ctx) == before
+
+
+# --- A-12, A-22: the verify runs with no transaction open; the write sees what changed meanwhile
+
+
+@pytest.fixture
+def meanwhile(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], None]], None]:
+    """Run `event` right after the next sign-in's signature check and before its write: what another
+    request (in another worker or instance) could do while this one verifies."""
+
+    def arrange(event: Callable[[], None]) -> None:
+        verify = login_service.verify_assertion
+
+        def verify_then_event(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(login_service, "verify_assertion", verify)  # once
+            try:
+                return verify(*args, **kwargs)
+            finally:
+                event()
+
+        monkeypatch.setattr(login_service, "verify_assertion", verify_then_event)
+
+    return arrange
+
+
+def _update_credential(ctx: Context, account: Account, **values: Any) -> Callable[[], None]:
+    statement = update(credentials).where(credentials.c.credential_id == account.credential.credential_id)
+    return lambda: ctx.db.transact(lambda connection: connection.execute(statement.values(**values)))
+
+
+async def test_A12_verify_holds_no_write_lock(
+    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None]
+) -> None:
+    """On SQLite one write lock serves the whole database: a finish that held it through its signature
+    check would make every other worker wait for that check. During the check, another connection
+    takes the lock at once."""
+    if not login.ctx.db.is_sqlite:
+        pytest.skip("SQLite's database-wide write lock")
+    taken: list[bool] = []
+
+    def take_the_write_lock() -> None:
+        other = sqlite3.connect(str(login.ctx.db.engine.url.database), timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            taken.append(True)
+        except sqlite3.OperationalError:
+            taken.append(False)
+        finally:
+            other.close()
+
+    meanwhile(take_the_write_lock)
+    await login.accepted(alice)
+    assert taken == [True]
+
+
+async def test_A12_challenge_used_by_another_finish_meanwhile(
+    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None]
+) -> None:
+    options = await login.options()
+    challenge = b64url_decode(options["publicKey"]["challenge"])
+    statement = delete(challenges).where(challenges.c.challenge == challenge)
+    meanwhile(lambda: login.ctx.db.transact(lambda connection: connection.execute(statement)))
+    before = db_state(login.ctx)
+    assert_refused(await login.post(FINISH, login.get(alice, options)), "sign_in_failed")
+    assert db_state(login.ctx) == before
+
+
+async def test_A22_counter_raised_meanwhile_flags_the_credential(
+    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None]
+) -> None:
+    """A clone signed in elsewhere between this sign-in's check and its write: the write compares the
+    counter with the stored one again, sees it did not increase, and flags the credential."""
+    meanwhile(_update_credential(login.ctx, alice, sign_count=40))
+    options = await login.options()
+    assert_refused(await login.post(FINISH, login.get(alice, options, sign_count=5)), "sign_in_failed")
+    row = credential_row(login.ctx, alice.credential.credential_id)
+    assert row["flagged_at"] is not None and row["sign_count"] == 40
+    assert not challenge_stored(login.ctx, options)
+
+
+@pytest.mark.parametrize("change", ["flagged", "disabled", "deleted"])
+async def test_A22_credential_changed_meanwhile_is_refused(
+    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None], change: str
+) -> None:
+    ctx = login.ctx
+    if change == "flagged":
+        meanwhile(_update_credential(ctx, alice, flagged_at=time.time(), flag_reason="test"))
+    elif change == "disabled":
+        meanwhile(lambda: admin.set_disabled(ctx, alice.name, True))
+    else:
+        statement = delete(credentials).where(credentials.c.credential_id == alice.credential.credential_id)
+        meanwhile(lambda: ctx.db.transact(lambda connection: connection.execute(statement)))
+    options = await login.options()
+    sessions_before = set(db_state(ctx)["sessions"])
+    assert_refused(await login.post(FINISH, login.get(alice, options)), "sign_in_failed")
+    assert not challenge_stored(ctx, options)
+    assert set(db_state(ctx)["sessions"]) <= sessions_before, "a session was opened"
 
 
 tls_ctx, tls_app = module_app("tls", "tls_", origins=[TLS_ORIGIN])

@@ -132,14 +132,19 @@ def finish_authentication(
         raise CeremonyFailed(detail="backup eligibility changed")
     # §7.2 step 22: a counter that does not increase (unless both are 0) signals a cloned authenticator.
     new_count = verified.new_sign_count
-    if (new_count or stored.sign_count) and new_count <= stored.sign_count:
-        raise CounterRegressed(detail=f"sign count {new_count} <= stored {stored.sign_count}")
+    check_counter(new_count, stored.sign_count)
     return AssertionResult(
         credential_id=stored.credential_id,
         sign_count=new_count,
         backup_state=verified.credential_backed_up,
         user_verified=verified.user_verified,
     )
+
+
+def check_counter(new_count: int, stored_count: int) -> None:
+    """§7.2 step 22: raise CounterRegressed unless the sign count increased (or both are 0)."""
+    if (new_count or stored_count) and new_count <= stored_count:
+        raise CounterRegressed(detail=f"sign count {new_count} <= stored {stored_count}")
 
 
 def _user_handle(credential: dict[str, Any]) -> bytes | None:

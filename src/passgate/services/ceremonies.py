@@ -2,13 +2,19 @@
 
 A finish consumes its challenge first, whatever happens next (W3C WebAuthn L3 §13.5.3), then runs its
 checks and writes inside a savepoint: a failure rolls back every write but keeps the challenge burnt.
+
+`finish_verified` is the same rule for a finish whose signature check is the bulk of its work (sign-in):
+it reads what the check needs, checks with no transaction open, then consumes the challenge and writes
+in one short write transaction that re-reads whatever the check relied on and could have changed. A
+write transaction thus never waits on a signature check: on SQLite the database-wide write lock is held
+for the writes alone, so several workers (or instances) are not serialised on each other's verifies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import Connection
 
@@ -20,6 +26,8 @@ from passgate.store.database import now
 from passgate.store.records import ChallengeRecord
 
 T = TypeVar("T")
+R = TypeVar("R")
+V = TypeVar("V")
 Purpose = Literal[
     "register",
     "login",
@@ -81,8 +89,8 @@ def finish(
     """
     client_data = read_client_data(credential)
     record = challenges.consume(connection, client_data.challenge, now())
-    if record is None or record.purpose != purpose or record.tenant_id != ctx.tenant_id:
-        return failure(detail="challenge unknown, expired, used or issued for another purpose")
+    if record is None or not _belongs(record, ctx, purpose):
+        return _refused(failure)
     try:
         if not savepoint:  # the steps write nothing before their last check can fail
             return steps(connection, record, client_data)
@@ -99,3 +107,72 @@ async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateErro
     if isinstance(result, PassgateError):
         raise result
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Begun(Generic[R]):
+    """A finish's challenge as read before its check (not consumed yet), and what `read` returned."""
+
+    record: ChallengeRecord
+    client_data: ClientData
+    found: R
+
+
+async def finish_verified(
+    ctx: Context,
+    credential: dict[str, Any],
+    purpose: Purpose,
+    *,
+    read: Callable[[Connection, ChallengeRecord], R],
+    check: Callable[[Begun[R]], V],
+    write: Callable[[Connection, Begun[R], V], T | PassgateError],
+    failure: type[CeremonyFailed] = CeremonyFailed,
+) -> T | PassgateError:
+    """Finish a ceremony in three steps: `read` (a read-only unit of work: the challenge, left in place,
+    and what the check needs), `check` (no transaction open; raises PassgateError), then one write
+    unit of work that consumes the challenge first and, if it was still there, runs `write` — or keeps
+    the check's refusal, the challenge burnt either way (W3C WebAuthn L3 §13.5.3). `write` must re-read
+    what the check relied on and another request could change meanwhile (a sign count, a flag), and
+    raise only before its first write (a refusal it returns is committed with the burnt challenge).
+
+    Returns the refusal instead of raising it, as `finish` does; a clientDataJSON that cannot be read
+    raises BadRequest before anything is read or written. A challenge that does not exist is refused
+    without a write transaction: there is nothing to burn."""
+    client_data = read_client_data(credential)
+
+    def look(connection: Connection) -> Begun[R] | ChallengeRecord | None:
+        record = challenges.peek(connection, client_data.challenge)
+        if record is None or record.expires_at <= now() or not _belongs(record, ctx, purpose):
+            return record  # nothing to check: refused (and burnt below, when it exists)
+        return Begun(record, client_data, read(connection, record))
+
+    begun = await ctx.db.run(look, write=False)
+    if begun is None:
+        return _refused(failure)
+    checked: V | PassgateError = _refused(failure)
+    if isinstance(begun, Begun):
+        try:
+            checked = check(begun)
+        except PassgateError as exc:
+            checked = exc
+
+    def commit(connection: Connection) -> T | PassgateError:
+        if challenges.consume(connection, client_data.challenge, now()) is None:
+            return _refused(failure)  # another finish used it meanwhile, or it expired
+        if isinstance(checked, PassgateError):
+            return checked
+        assert isinstance(begun, Begun)
+        try:
+            return write(connection, begun, checked)
+        except PassgateError as exc:  # `write` raises only before its first write
+            return exc
+
+    return await ctx.db.run(commit)
+
+
+def _belongs(record: ChallengeRecord, ctx: Context, purpose: Purpose) -> bool:
+    return record.purpose == purpose and record.tenant_id == ctx.tenant_id
+
+
+def _refused(failure: type[CeremonyFailed]) -> CeremonyFailed:
+    return failure(detail="challenge unknown, expired, used or issued for another purpose")

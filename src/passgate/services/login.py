@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -12,6 +13,7 @@ from passgate.ceremony.authentication import (
     CounterRegressed,
     StoredCredential,
     begin_authentication,
+    check_counter,
     credential_id_of,
     finish_authentication,
     verify_unknown,
@@ -96,22 +98,41 @@ def _unknown(
     return UnknownCredential(credential_id, detail=failure.detail)
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """An assertion that passed its check, against the credential as read before it."""
+
+    stored: CredentialRecord
+    owner: UserRecord
+    result: AssertionResult | None  # None: the sign count went backwards (a clone, §6.1.1)
+    detail: str = ""
+
+
+Found = tuple[CredentialRecord, UserRecord] | None
+
+
 async def finish(
     ctx: Context, *, credential: dict[str, Any], client: Client, current: Current | None
 ) -> SignedIn:
     """Verify the assertion and start a session, or refresh the signed-in one (same user).
 
     Every failure answers SignInFailed with one message: unknown credential, wrong user, bad signature,
-    replay, flagged credential or disabled account look the same from outside.
+    replay, flagged credential or disabled account look the same from outside. The verify runs with no
+    transaction open (`ceremonies.finish_verified`); the write re-reads the credential and its owner.
     """
+    try:
+        credential_id: bytes | None = credential_id_of(credential)
+    except BadRequest:
+        credential_id = None  # refused by the check below, the challenge burnt like any other failure
 
-    def steps(
-        connection: Connection, record: ChallengeRecord, client_data: ClientData
-    ) -> SignedIn | PassgateError:
+    def read(connection: Connection, _record: ChallengeRecord) -> Found:
+        return credentials.get_with_owner(connection, credential_id) if credential_id is not None else None
+
+    def check(begun: ceremonies.Begun[Found]) -> _Verified:
+        record, found = begun.record, begun.found
         # A re-check begun by a signed-in session can only be finished by that session (§13.5.3).
         if record.session_id is not None and (current is None or current.session.id != record.session_id):
             raise SignInFailed(detail="challenge bound to another session")
-        found = credentials.get_with_owner(connection, credential_id_of(credential))
         if found is None or found[0].tenant_id != ctx.tenant_id:
             try:
                 verify_unknown(ctx.rp, credential=credential, expected_challenge=record.challenge)
@@ -120,16 +141,33 @@ async def finish(
         assert found is not None
         stored, owner = found
         try:
-            result = verify_assertion(ctx, credential, record, stored, owner.user_handle, client_data)
+            result = verify_assertion(ctx, credential, record, stored, owner.user_handle, begun.client_data)
+        except CounterRegressed as exc:
+            return _Verified(stored, owner, None, str(exc.detail))
+        # W3C WebAuthn L3 §7.2 step 6: a re-check identified its user by the session; another account's
+        # passkey does not finish it (sign out first to switch accounts).
+        if record.session_id is not None and current is not None and owner.id != current.user.id:
+            raise SignInFailed(detail="credential belongs to another account than the signed-in one")
+        return _Verified(stored, owner, result)
+
+    def write(
+        connection: Connection, begun: ceremonies.Begun[Found], verified: _Verified
+    ) -> SignedIn | PassgateError:
+        # What another request may have changed since the check: the sign count, a flag, the account.
+        fresh = credentials.get_with_owner(connection, verified.stored.credential_id)
+        if fresh is None or fresh[0].user_id != verified.stored.user_id:
+            raise SignInFailed(detail="credential deleted during the sign-in")
+        stored, owner = fresh
+        result = verified.result
+        try:
+            if result is None:
+                raise CounterRegressed(detail=verified.detail)
+            check_counter(result.sign_count, stored.sign_count)
         except CounterRegressed as exc:
             flag_clone(connection, ctx, stored, str(exc.detail))
             return SignInFailed(detail=exc.detail)
         if stored.flagged_at is not None or owner.disabled:
             raise SignInFailed(detail="credential flagged or account disabled")
-        # W3C WebAuthn L3 §7.2 step 6: a re-check identified its user by the session; another account's
-        # passkey does not finish it (sign out first to switch accounts).
-        if record.session_id is not None and current is not None and owner.id != current.user.id:
-            raise SignInFailed(detail="credential belongs to another account than the signed-in one")
         credentials.record_use(
             connection,
             stored.credential_id,
@@ -138,23 +176,20 @@ async def finish(
             user_verified=result.user_verified,
             at=now(),
         )
-        return _sign_in(connection, ctx, record, owner, stored, result, client, current)
+        return _sign_in(connection, ctx, begun.record, owner, stored, result, client, current)
 
-    def work(connection: Connection) -> SignedIn | PassgateError:
-        try:
-            outcome = ceremonies.finish(
-                connection, ctx, credential, "login", steps, failure=SignInFailed, savepoint=False
-            )
-        except BadRequest as exc:  # unreadable clientDataJSON: nothing was consumed or written
-            outcome = exc
-        if isinstance(outcome, PassgateError):
-            log.info("sign-in failed: %s", _loggable(outcome.detail or outcome.code))
-            if isinstance(outcome, UnknownCredential):
-                return outcome
-            return SignInFailed(detail=outcome.detail) if isinstance(outcome, BadRequest) else outcome
-        return outcome
-
-    return await ceremonies.run_finish(ctx, work)
+    try:
+        outcome = await ceremonies.finish_verified(
+            ctx, credential, "login", read=read, check=check, write=write, failure=SignInFailed
+        )
+    except BadRequest as exc:  # unreadable clientDataJSON: nothing was consumed or written
+        outcome = exc
+    if isinstance(outcome, PassgateError):
+        log.info("sign-in failed: %s", _loggable(outcome.detail or outcome.code))
+        if isinstance(outcome, SignInFailed):  # UnknownCredential included
+            raise outcome
+        raise SignInFailed(detail=outcome.detail) if isinstance(outcome, BadRequest) else outcome
+    return outcome
 
 
 def verify_assertion(

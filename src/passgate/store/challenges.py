@@ -1,14 +1,15 @@
 """Challenges: stored server-side, bound to purpose/tenant/user, consumed exactly once.
 
 `consume` is `DELETE … RETURNING` inside the caller's transaction: of two finishes racing for the same
-challenge, one gets the row and the other gets nothing.
+challenge, one gets the row and the other gets nothing. `peek` reads one without using it up, for a
+finish that verifies before it writes (services/ceremonies.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from passgate.store.models import challenges
 from passgate.store.prepared import Prepared, in_order
@@ -19,6 +20,9 @@ _CONSUME = Prepared(
     delete(challenges)
     .where(challenges.c.challenge == bindparam("c"))
     .returning(*in_order(challenges, ChallengeRecord.__slots__))
+)
+_PEEK = Prepared(
+    select(*in_order(challenges, ChallengeRecord.__slots__)).where(challenges.c.challenge == bindparam("c"))
 )
 
 
@@ -54,6 +58,12 @@ def consume(connection: Connection, challenge: bytes, now: float) -> ChallengeRe
         return None
     record = ChallengeRecord(*row)
     return record if record.expires_at > now else None
+
+
+def peek(connection: Connection, challenge: bytes) -> ChallengeRecord | None:
+    """The challenge, expired or not, left in place (`consume` decides its one use)."""
+    row = _PEEK.first(connection, {"c": challenge})
+    return None if row is None else ChallengeRecord(*row)
 
 
 def sweep(connection: Connection, now: float) -> int:
