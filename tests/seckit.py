@@ -179,6 +179,21 @@ def challenge_stored(ctx: Context, options: dict[str, Any]) -> bool:
     return ctx.db.transact(work, write=False)
 
 
+def write_lock_free(ctx: Context) -> bool:
+    """Whether another connection can take SQLite's database-wide write lock at this moment."""
+    import sqlite3
+
+    other = sqlite3.connect(str(ctx.db.engine.url.database), timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
 def expire_challenge(ctx: Context, options: dict[str, Any]) -> None:
     """Time travel: the challenge of these options expired a second ago."""
     import time

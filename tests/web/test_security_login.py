@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
@@ -46,6 +45,7 @@ from seckit import (
     resign,
     set_client_data_bytes,
     settings_for,
+    write_lock_free,
 )
 from softkey import SoftAuthenticator, SoftCredential, b64url_decode, b64url_encode, rsa_key
 
@@ -500,19 +500,7 @@ async def test_A12_verify_holds_no_write_lock(
     if not login.ctx.db.is_sqlite:
         pytest.skip("SQLite's database-wide write lock")
     taken: list[bool] = []
-
-    def take_the_write_lock() -> None:
-        other = sqlite3.connect(str(login.ctx.db.engine.url.database), timeout=0)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("ROLLBACK")
-            taken.append(True)
-        except sqlite3.OperationalError:
-            taken.append(False)
-        finally:
-            other.close()
-
-    meanwhile(take_the_write_lock)
+    meanwhile(lambda: taken.append(write_lock_free(login.ctx)))
     await login.accepted(alice)
     assert taken == [True]
 

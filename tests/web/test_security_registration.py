@@ -23,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from flows import ORIGIN, Passkeys, unique_name
+from passgate.services import registration
 from passgate.services.context import Context
 from seckit import (
     Mutation,
@@ -40,6 +41,7 @@ from seckit import (
     put,
     set_client_data_bytes,
     settings_for,
+    write_lock_free,
 )
 from softkey import SoftAuthenticator, b64url_decode, b64url_encode, cose_public_key, rsa_key
 
@@ -610,6 +612,23 @@ async def test_R27_credential_id_of_1023_bytes_accepted(reg: Registration) -> No
 
 async def test_R27_credential_id_of_1024_bytes_refused(reg: Registration) -> None:
     await reg.refused(credential_id_length=1024)
+
+
+async def test_R31_verify_holds_no_write_lock(reg: Registration, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attestation is verified with no transaction open: on SQLite, whose one write lock serves the
+    whole database, no other worker waits for it."""
+    if not reg.ctx.db.is_sqlite:
+        pytest.skip("SQLite's database-wide write lock")
+    verify = registration.finish_registration
+    taken: list[bool] = []
+
+    def verify_and_look(*args: Any, **kwargs: Any) -> Any:
+        taken.append(write_lock_free(reg.ctx))
+        return verify(*args, **kwargs)
+
+    monkeypatch.setattr(registration, "finish_registration", verify_and_look)
+    await reg.accepted()
+    assert taken == [True]
 
 
 async def test_R28_credential_id_registered_to_another_account(reg: Registration) -> None:

@@ -127,13 +127,15 @@ async def finish_verified(
     check: Callable[[Begun[R]], V],
     write: Callable[[Connection, Begun[R], V], T | PassgateError],
     failure: type[CeremonyFailed] = CeremonyFailed,
+    savepoint: bool = True,
 ) -> T | PassgateError:
     """Finish a ceremony in three steps: `read` (a read-only unit of work: the challenge, left in place,
     and what the check needs), `check` (no transaction open; raises PassgateError), then one write
     unit of work that consumes the challenge first and, if it was still there, runs `write` — or keeps
     the check's refusal, the challenge burnt either way (W3C WebAuthn L3 §13.5.3). `write` must re-read
-    what the check relied on and another request could change meanwhile (a sign count, a flag), and
-    raise only before its first write (a refusal it returns is committed with the burnt challenge).
+    what the check relied on and another request could change meanwhile (a sign count, a flag). It runs
+    in a savepoint, as `finish`'s steps do: a refusal it raises rolls back its writes, one it returns is
+    committed with the burnt challenge (`savepoint=False` when it raises only before its first write).
 
     Returns the refusal instead of raising it, as `finish` does; a clientDataJSON that cannot be read
     raises BadRequest before anything is read or written. A challenge that does not exist is refused
@@ -163,8 +165,11 @@ async def finish_verified(
             return checked
         assert isinstance(begun, Begun)
         try:
-            return write(connection, begun, checked)
-        except PassgateError as exc:  # `write` raises only before its first write
+            if not savepoint:  # `write` raises only before its first write
+                return write(connection, begun, checked)
+            with prepared.savepoint(connection):
+                return write(connection, begun, checked)
+        except PassgateError as exc:
             return exc
 
     return await ctx.db.run(commit)

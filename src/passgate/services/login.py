@@ -180,7 +180,14 @@ async def finish(
 
     try:
         outcome = await ceremonies.finish_verified(
-            ctx, credential, "login", read=read, check=check, write=write, failure=SignInFailed
+            ctx,
+            credential,
+            "login",
+            read=read,
+            check=check,
+            write=write,
+            failure=SignInFailed,
+            savepoint=False,
         )
     except BadRequest as exc:  # unreadable clientDataJSON: nothing was consumed or written
         outcome = exc

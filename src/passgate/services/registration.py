@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
 from passgate.errors import CeremonyFailed, Conflict, Forbidden, PassgateError
@@ -58,13 +57,18 @@ async def begin(ctx: Context, *, user_name: str, display_name: str, client: Clie
 
 
 async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) -> SignedIn:
-    """Verify the new passkey, create the account and start its session."""
+    """Verify the new passkey (with no transaction open), then create the account and start its session."""
 
-    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> SignedIn:
-        state = record.state
-        new = finish_registration(
-            ctx.rp, credential=credential, expected_challenge=record.challenge, origin=state.get("origin")
+    def check(begun: ceremonies.Begun[None]) -> NewCredential:
+        return finish_registration(
+            ctx.rp,
+            credential=credential,
+            expected_challenge=begun.record.challenge,
+            origin=begun.record.state.get("origin"),
         )
+
+    def write(connection: Connection, begun: ceremonies.Begun[None], new: NewCredential) -> SignedIn:
+        state = begun.record.state
         try:
             user = users.create(
                 connection,
@@ -79,10 +83,16 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) ->
             raise _name_taken(str(state["user_name"])) from None
         return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
 
-    def work(connection: Connection) -> SignedIn | PassgateError:
-        return ceremonies.finish(connection, ctx, credential, "register", steps)
+    outcome = await ceremonies.finish_verified(
+        ctx, credential, "register", read=_nothing, check=check, write=write
+    )
+    if isinstance(outcome, PassgateError):
+        raise outcome
+    return outcome
 
-    return await ceremonies.run_finish(ctx, work)
+
+def _nothing(_connection: Connection, _record: ChallengeRecord) -> None:
+    return None
 
 
 def store_credential(
