@@ -466,6 +466,16 @@ async def test_A12_replay_of_an_accepted_assertion(login: Login, alice: Account)
 # --- A-12, A-22: the verify runs with no transaction open; the write sees what changed meanwhile
 
 
+race_ctx, race_app = module_app("races", "race_", both_databases=True)
+
+
+@pytest.fixture
+async def racing(race_ctx: Context, race_app: Any) -> AsyncIterator[Login]:
+    """A browser on a database of its own, SQLite and then PostgreSQL (each locks differently)."""
+    async with client_for(race_ctx, ORIGIN, race_app) as http:
+        yield Login(http, race_ctx)
+
+
 @pytest.fixture
 def meanwhile(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], None]], None]:
     """Run `event` right after the next sign-in's signature check and before its write: what another
@@ -492,11 +502,12 @@ def _update_credential(ctx: Context, account: Account, **values: Any) -> Callabl
 
 
 async def test_A12_verify_holds_no_write_lock(
-    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None]
+    racing: Login, meanwhile: Callable[[Callable[[], None]], None]
 ) -> None:
     """On SQLite one write lock serves the whole database: a finish that held it through its signature
     check would make every other worker wait for that check. During the check, another connection
     takes the lock at once."""
+    login, alice = racing, await racing.sign_up()
     if not login.ctx.db.is_sqlite:
         pytest.skip("SQLite's database-wide write lock")
     taken: list[bool] = []
@@ -506,8 +517,9 @@ async def test_A12_verify_holds_no_write_lock(
 
 
 async def test_A12_challenge_used_by_another_finish_meanwhile(
-    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None]
+    racing: Login, meanwhile: Callable[[Callable[[], None]], None]
 ) -> None:
+    login, alice = racing, await racing.sign_up()
     options = await login.options()
     challenge = b64url_decode(options["publicKey"]["challenge"])
     statement = delete(challenges).where(challenges.c.challenge == challenge)
@@ -518,10 +530,11 @@ async def test_A12_challenge_used_by_another_finish_meanwhile(
 
 
 async def test_A22_counter_raised_meanwhile_flags_the_credential(
-    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None]
+    racing: Login, meanwhile: Callable[[Callable[[], None]], None]
 ) -> None:
     """A clone signed in elsewhere between this sign-in's check and its write: the write compares the
     counter with the stored one again, sees it did not increase, and flags the credential."""
+    login, alice = racing, await racing.sign_up()
     meanwhile(_update_credential(login.ctx, alice, sign_count=40))
     options = await login.options()
     assert_refused(await login.post(FINISH, login.get(alice, options, sign_count=5)), "sign_in_failed")
@@ -532,8 +545,9 @@ async def test_A22_counter_raised_meanwhile_flags_the_credential(
 
 @pytest.mark.parametrize("change", ["flagged", "disabled", "deleted"])
 async def test_A22_credential_changed_meanwhile_is_refused(
-    login: Login, alice: Account, meanwhile: Callable[[Callable[[], None]], None], change: str
+    racing: Login, meanwhile: Callable[[Callable[[], None]], None], change: str
 ) -> None:
+    login, alice = racing, await racing.sign_up()
     ctx = login.ctx
     if change == "flagged":
         meanwhile(_update_credential(ctx, alice, flagged_at=time.time(), flag_reason="test"))

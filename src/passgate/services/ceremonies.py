@@ -5,9 +5,10 @@ checks and writes inside a savepoint: a failure rolls back every write but keeps
 
 `finish_verified` is the same rule for a finish whose signature check is the bulk of its work (sign-in):
 it reads what the check needs, checks with no transaction open, then consumes the challenge and writes
-in one short write transaction that re-reads whatever the check relied on and could have changed. A
-write transaction thus never waits on a signature check: on SQLite the database-wide write lock is held
-for the writes alone, so several workers (or instances) are not serialised on each other's verifies.
+in one short write transaction that re-reads whatever the check relied on and could have changed. On
+SQLite the database-wide write lock is thus held for the writes alone, so workers are not serialised
+on each other's verifies. PostgreSQL locks rows, not the database: there the three steps run in one
+unit of work (one thread hop), with the same re-read.
 """
 
 from __future__ import annotations
@@ -148,17 +149,17 @@ async def finish_verified(
             return record  # nothing to check: refused (and burnt below, when it exists)
         return Begun(record, client_data, read(connection, record))
 
-    begun = await ctx.db.run(look, write=False)
-    if begun is None:
-        return _refused(failure)
-    checked: V | PassgateError = _refused(failure)
-    if isinstance(begun, Begun):
+    def verdict(begun: Begun[R] | ChallengeRecord) -> V | PassgateError:
+        if not isinstance(begun, Begun):
+            return _refused(failure)
         try:
-            checked = check(begun)
+            return check(begun)
         except PassgateError as exc:
-            checked = exc
+            return exc
 
-    def commit(connection: Connection) -> T | PassgateError:
+    def commit(
+        connection: Connection, begun: Begun[R] | ChallengeRecord, checked: V | PassgateError
+    ) -> T | PassgateError:
         if challenges.consume(connection, client_data.challenge, now()) is None:
             return _refused(failure)  # another finish used it meanwhile, or it expired
         if isinstance(checked, PassgateError):
@@ -172,7 +173,19 @@ async def finish_verified(
         except PassgateError as exc:
             return exc
 
-    return await ctx.db.run(commit)
+    if ctx.db.is_sqlite:
+        looked = await ctx.db.run(look, write=False)
+        if looked is None:
+            return _refused(failure)
+        checked = verdict(looked)
+        return await ctx.db.run(lambda connection: commit(connection, looked, checked))
+
+    # PostgreSQL locks rows, not the database: one unit of work (one thread hop) runs all three steps.
+    def at_once(connection: Connection) -> T | PassgateError:
+        looked = look(connection)
+        return _refused(failure) if looked is None else commit(connection, looked, verdict(looked))
+
+    return await ctx.db.run(at_once)
 
 
 def _belongs(record: ChallengeRecord, ctx: Context, purpose: Purpose) -> bool:
