@@ -71,6 +71,24 @@ async def test_another_tenants_key_opens_nothing(pair: tuple[Backend, Backend], 
     assert (await a.get(f"/credentials/{cred}")).status_code == 200
 
 
+async def test_a_transaction_finishes_with_its_own_tenants_key_only(
+    pair: tuple[Backend, Backend], ctx: Context
+) -> None:
+    """The finalize reads the tenant, the key's match and the signing key in one statement: another
+    tenant's key, or none, is refused before the ceremony, whose challenge stays unused."""
+    a, b = pair
+    user, transaction_id = str(uuid.uuid4()), str(uuid.uuid4())
+    await a.claims(await a.register(user))
+    begin = await a.post(
+        "/transaction/initialize", {"user_id": user, "transaction_id": transaction_id, "transaction_data": 1}
+    )
+    signed = a.authenticator.get(begin.json(), origin=a.tenant.origin)
+    for sender in (_with_key_of(a, b), Backend(a.http, Tenant(a.tenant.id, " "))):
+        problem(await sender.post("/transaction/finalize", signed), 401, "The api key is invalid")
+        assert challenge_stored(ctx, begin.json())
+    assert (await a.claims(await a.post("/transaction/finalize", signed)))["trans"] == transaction_id
+
+
 async def test_another_tenants_credentials_are_unknown(pair: tuple[Backend, Backend], ctx: Context) -> None:
     a, b = pair
     user = str(uuid.uuid4())

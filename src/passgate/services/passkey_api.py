@@ -70,6 +70,7 @@ from passgate.services.passkey_tenants import (
     Proof,
     issue_token,
     open_tenant,
+    open_tenant_to_sign,
     require_key,
     tenant_context,
 )
@@ -466,16 +467,24 @@ async def _assertion(
     keyed = purpose in ("api_transaction", "api_mfa_login")
 
     def work(connection: Connection) -> _Finished | PassgateError:
-        tenant = open_tenant(connection, tenant_id, api_key, key_required=keyed)
+        tenant, key = open_tenant_to_sign(connection, tenant_id, api_key, key_required=keyed)
         tctx = _context(ctx, tenant, mfa=purpose == "api_mfa_login")
 
         def steps(
             connection: Connection, record: ChallengeRecord, data: ClientData
         ) -> _Finished | PassgateError:
-            return _verify_assertion(connection, tctx, tenant, record, credential, data)
+            return _verify_assertion(connection, tctx, tenant, key, record, credential, data)
 
         return _finish(
-            connection, tctx, caller, credential, purpose, steps, SessionDataMissing, AssertionUnreadable
+            connection,
+            tctx,
+            caller,
+            credential,
+            purpose,
+            steps,
+            SessionDataMissing,
+            AssertionUnreadable,
+            savepoint=False,  # `_verify_assertion` writes nothing before its last refusal
         )
 
     return await ceremonies.run_finish(ctx, work)
@@ -485,6 +494,7 @@ def _verify_assertion(
     connection: Connection,
     tctx: Context,
     tenant: TenantRecord,
+    key: TokenKeyRecord | None,
     record: ChallengeRecord,
     credential: dict[str, Any],
     client_data: ClientData,
@@ -513,6 +523,7 @@ def _verify_assertion(
         raise MfaCredentialRefusedForTransaction()
     if stored.is_mfa and record.purpose != "api_mfa_login":
         raise MfaCredentialRefused()
+    key = passkey_tenants.opened(tctx, key)  # a secret key gone: refused here, before anything is written
     transaction_id = record.state.get("transaction_id")
     if transaction_id is not None and not store.finish_transaction(
         connection, tenant.tenant_id, str(transaction_id), now()
@@ -533,7 +544,7 @@ def _verify_assertion(
         backup_eligible=stored.backup_eligible,
         transaction_id=str(transaction_id) if transaction_id is not None else None,
     )
-    return _Finished(tenant=tenant, key=passkey_tenants.signing_key(tctx, connection, tenant), proof=proof)
+    return _Finished(tenant=tenant, key=key, proof=proof)
 
 
 def _finish(
@@ -545,6 +556,8 @@ def _finish(
     steps: Callable[[Connection, ChallengeRecord, ClientData], _Finished | PassgateError],
     unknown: type[PassgateError],
     unreadable: type[PassgateError],
+    *,
+    savepoint: bool = True,
 ) -> _Finished | PassgateError:
     """The core's finish-exactly-once, with Hanko's titles for an unreadable body or unknown challenge,
     audited once a ceremony was consumed (an unknown challenge records nothing: no one can flood the
@@ -560,7 +573,7 @@ def _finish(
 
     try:
         outcome: _Finished | PassgateError = ceremonies.finish(
-            connection, tctx, credential, purpose, audited, failure=CeremonyFailed
+            connection, tctx, credential, purpose, audited, failure=CeremonyFailed, savepoint=savepoint
         )
     except BadRequest as exc:  # clientDataJSON unreadable: nothing was consumed
         return unreadable(detail=exc.detail or exc.message)

@@ -85,6 +85,20 @@ def open_tenant(
     return tenant
 
 
+def open_tenant_to_sign(
+    connection: Connection, tenant_id: str, api_key: str | None, *, key_required: bool
+) -> tuple[TenantRecord, TokenKeyRecord | None]:
+    """`open_tenant`, and the tenant's signing key (not opened yet: `opened`), read in one statement."""
+    key = (api_key or "").strip() if key_required else ""
+    found = store.tenant_to_sign(connection, tenant_id, api_key_hash(key) if key else b"")
+    if found is None:
+        raise TenantNotFound()
+    tenant, key_matches, signing = found
+    if key_required and not (key and key_matches):
+        raise ApiKeyInvalid()
+    return tenant, signing
+
+
 def require_key(connection: Connection, tenant: TenantRecord, api_key: str | None) -> None:
     key = (api_key or "").strip()
     if not key or not store.api_key_matches(connection, tenant.tenant_id, api_key_hash(key)):
@@ -151,7 +165,11 @@ def signing_key(ctx: Context, connection: Connection, tenant: TenantRecord) -> T
     """The tenant's current signing key, already opened: called inside a finalize's unit of work, so a
     secret key removed from the configuration refuses the ceremony (ConfigError, rolled back) before
     a passkey is stored or a counter moves, instead of failing after the commit."""
-    key = store.signing_key(connection, tenant.tenant_id)
+    return opened(ctx, store.signing_key(connection, tenant.tenant_id))
+
+
+def opened(ctx: Context, key: TokenKeyRecord | None) -> TokenKeyRecord | None:
+    """`key`, once a configured secret key opened it (ConfigError when none does)."""
     if key is not None:
         _private_key(ctx, key)
     return key

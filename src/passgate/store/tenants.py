@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import (
@@ -197,6 +197,46 @@ def signing_key(connection: Connection, tenant_id: str) -> TokenKeyRecord | None
     """The newest key: the one that signs."""
     row = _NEWEST_KEY.first(connection, {"tid": tenant_id})
     return TokenKeyRecord(**dict(zip(_NEWEST_KEY.columns, row, strict=True))) if row else None
+
+
+_NEWEST = token_keys.alias("newest")
+_SIGNS = (  # the tenant's newest key, the one that signs
+    select(_NEWEST.c.kid)
+    .where(_NEWEST.c.tenant_id == passkey_tenants.c.tenant_id)
+    .order_by(_NEWEST.c.created_at.desc(), _NEWEST.c.kid)
+    .limit(1)
+    .correlate(passkey_tenants)
+    .scalar_subquery()
+)
+_TENANT_TO_SIGN = Prepared(
+    select(
+        *_TENANT.selected_columns,
+        exists()
+        .where(api_keys.c.tenant_id == passkey_tenants.c.tenant_id, api_keys.c.secret_hash == bindparam("h"))
+        .label("api_key_matches"),
+        *in_order(token_keys, TokenKeyRecord.__slots__, "signing_"),
+    )
+    .select_from(
+        passkey_tenants.join(tenants, tenants.c.id == passkey_tenants.c.tenant_id).outerjoin(
+            token_keys, token_keys.c.kid == _SIGNS
+        )
+    )
+    .where(passkey_tenants.c.tenant_id == bindparam("tid"))
+)
+
+
+def tenant_to_sign(
+    connection: Connection, tenant_id: str, secret_hash: bytes
+) -> tuple[TenantRecord, bool, TokenKeyRecord | None] | None:
+    """The tenant, whether `secret_hash` is one of its API keys', and its signing key, in one statement
+    (what a finish reads before its ceremony); None for an unknown tenant."""
+    row = _TENANT_TO_SIGN.first(connection, {"tid": tenant_id, "h": secret_hash})
+    if row is None:
+        return None
+    values = dict(zip(_TENANT_TO_SIGN.columns, row, strict=True))
+    matches = bool(values.pop("api_key_matches"))
+    key = {name: values.pop("signing_" + name) for name in TokenKeyRecord.__slots__}
+    return TenantRecord(**values), matches, TokenKeyRecord(**key) if key["kid"] is not None else None
 
 
 def token_keys_of(connection: Connection, tenant_id: str) -> list[TokenKeyRecord]:

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import MappingProxyType
 
 import anyio
 from fastapi import FastAPI, Request
@@ -23,6 +22,7 @@ from passgate.services.context import Context
 from passgate.web.cookies import SessionCookie
 from passgate.web.errors import describe_validation, error_response, unexpected_response
 from passgate.web.guard import BodyTooLarge, Guard
+from passgate.web.lanes import Table
 from passgate.web.oidc_cors import OidcCors
 from passgate.web.proxies import TrustedProxies
 from passgate.web.ratelimit import RateLimit
@@ -44,17 +44,26 @@ cookie; state-changing calls from browsers must come from an allowed origin."""
 class PassgateApp(FastAPI):
     """FastAPI whose hot endpoints answer before the middleware stack (docs/performance.md): forward-auth,
     in front of every request of every protected app, and the lanes every sign-in goes through
-    (web/lanes.py), each inside the guard."""
+    (web/lanes.py: the first-party API's and the passkey API's ceremonies), each inside the guard."""
 
     fast_lane: forward_auth.ForwardAuth | None = None
-    lanes: Mapping[tuple[str, str], ASGIApp] = MappingProxyType({})  # set per app in create_app
+    _lanes = Table({})  # set per app in create_app
+
+    @property
+    def lanes(self) -> Mapping[tuple[str, str], ASGIApp]:
+        """The lanes by method and path as FastAPI writes it (`/passkeys/{tenant_id}/login/finalize`)."""
+        return self._lanes.lanes
+
+    @lanes.setter
+    def lanes(self, lanes: Mapping[tuple[str, str], ASGIApp]) -> None:
+        self._lanes = Table(lanes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if self.fast_lane is not None and scope["path"] == forward_auth.PATH:
                 await self.fast_lane(scope, receive, send)
                 return
-            lane = self.lanes.get((scope["method"], scope["path"]))
+            lane = self._lanes.find(scope)
             if lane is not None:
                 scope["app"] = self  # what Starlette sets for what follows (`request.app.state`)
                 await lane(scope, receive, send)
@@ -97,7 +106,8 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.state.forward_auth = app.fast_lane = forward_auth.ForwardAuth(
         context, app.state.proxies, app.state.session_cookie
     )
-    app.lanes = {key: Guard(lane, settings) for key, lane in auth.lane.served.items()}
+    served = {**auth.lane.served, **passkey_api.lane.served}
+    app.lanes = {key: Guard(lane, settings) for key, lane in served.items()}
     _add_error_handlers(app)
     for module in (auth, account, ws):
         app.include_router(module.router)

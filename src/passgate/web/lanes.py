@@ -1,5 +1,6 @@
-"""Lanes: the endpoints every sign-in goes through (sign-up and sign-in begin/finish, `GET /auth/me`),
-served as bare ASGI apps in front of FastAPI's routing, as forward-auth is (docs/performance.md).
+"""Lanes: the endpoints every sign-in goes through (sign-up and sign-in begin/finish, `GET /auth/me`, and
+the passkey API's ceremonies), served as bare ASGI apps in front of FastAPI's routing, as forward-auth is
+(docs/performance.md).
 
 A lane is declared once, beside the other routes of its router, with `Lanes.post` / `Lanes.get`: its
 handler and its request and answer types. The same declaration gives
@@ -12,6 +13,11 @@ handler and its request and answer types. The same declaration gives
   the lane itself: the OpenAPI document, `405`s and every walk over the app's routes see it like any
   other route.
 
+A `Dialect` says how a family of lanes answers: the first-party API's `{"error","code"}` by default,
+the passkey API's Hanko shape (web/routes/passkey_api.py), whose handlers read their own bodies. A lane's
+path may hold one parameter segment (`/passkeys/{tenant_id}/login/finalize`): `Table` finds it by
+splitting the request's path once, and hands the value on as Starlette's routing does (`path_params`).
+
 `PassgateApp` (web/app.py) hands a lane its requests before the middleware stack, wrapped in the
 guard (body limit, cross-site refusal, security headers: web/guard.py). What this skips per request is
 FastAPI's and Starlette's machinery (routing over every route, dependency solving, response
@@ -23,14 +29,15 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.requests import HTTPConnection
+from starlette.requests import Request
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from passgate.errors import BadRequest, PassgateError
@@ -40,6 +47,8 @@ from passgate.services.sessions import Current
 from passgate.web import deps, ratelimit
 from passgate.web.errors import describe_validation, error_response, unexpected_response
 from passgate.web.guard import BodyTooLarge
+
+Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,56 +61,85 @@ class Answer:
 
 class Call:
     """One request on a lane: what its handler may ask of it, from the functions FastAPI's dependencies
-    use (so a lane and a route can never read the caller or the session differently)."""
+    use (so a lane and a route can never read the caller or the session differently). `request` is
+    Starlette's, for a handler that reads its body itself or needs the path's parameters."""
 
-    __slots__ = ("connection", "ctx")
+    __slots__ = ("ctx", "request")
 
-    def __init__(self, scope: Scope):
-        self.connection = HTTPConnection(scope)
-        self.ctx: Context = deps.context_of(self.connection)
+    def __init__(self, scope: Scope, receive: Receive):
+        self.request = Request(scope, receive)
+        self.ctx: Context = deps.context_of(self.request)
 
     @property
     def client(self) -> Client:
-        return deps.client_of(self.connection)
+        return deps.client_of(self.request)
 
     async def maybe_signed_in(self) -> Current | None:
-        return await deps.optional_session(self.connection)
+        return await deps.optional_session(self.request)
 
     async def signed_in(self) -> Current:
-        return await deps.require_session(self.connection)
+        return await deps.require_session(self.request)
 
 
 Handler = Callable[[Call, Any], Awaitable[Answer]]  # (the call, the parsed body or None)
 
 
-class Lane:
-    """The ASGI app of one endpoint."""
+class Dialect:
+    """How a family of lanes answers: as the first-party API does (`{"error","code"}`, web/errors.py).
+    Another API's lanes bring a subclass speaking its own shape (web/routes/passkey_api.py)."""
 
-    def __init__(self, handler: Handler, body: type[BaseModel] | None, optional: bool, limit: str | None):
-        self.handler = handler
-        self.body = body
-        self.optional = optional
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = Call(scope)
-        try:
-            if self.limit is not None:
-                await ratelimit.count(call.connection, self.limit)
-            body = self._parse(self.body, scope, await _read(receive)) if self.body is not None else None
-            answer = await self.handler(call, body)
-        except PassgateError as exc:
-            await error_response(call.connection, exc)(scope, receive, send)
-            return
-        except BodyTooLarge:
-            raise  # the guard answers it
-        except Exception as exc:
-            await unexpected_response(exc)(scope, receive, send)
-            return
+    def answer(self, call: Call, answer: Answer) -> tuple[Headers, bytes]:
+        """The `200`'s headers and body."""
         payload = json.dumps(answer.payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         if answer.cookie is not None:
             headers.append((b"set-cookie", answer.cookie.encode("latin-1")))
+        return headers, payload
+
+    def error(self, call: Call, exc: Exception) -> ASGIApp | None:
+        """The answer to what the handler raised; None to let it rise (a body over the limit: the guard
+        answers it)."""
+        if isinstance(exc, PassgateError):
+            return error_response(call.request, exc)
+        if isinstance(exc, BodyTooLarge):
+            return None
+        return unexpected_response(exc)
+
+
+FIRST_PARTY = Dialect()
+
+
+class Lane:
+    """The ASGI app of one endpoint."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        body: type[BaseModel] | None,
+        optional: bool,
+        limit: str | None,
+        dialect: Dialect = FIRST_PARTY,
+    ):
+        self.handler = handler
+        self.body = body
+        self.optional = optional
+        self.limit = limit
+        self.dialect = dialect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = Call(scope, receive)
+        try:
+            if self.limit is not None:
+                await ratelimit.count(call.request, self.limit)
+            body = self._parse(self.body, scope, await _read(receive)) if self.body is not None else None
+            answer = await self.handler(call, body)
+        except Exception as exc:
+            response = self.dialect.error(call, exc)
+            if response is None:
+                raise
+            await response(scope, receive, send)
+            return
+        headers, payload = self.dialect.answer(call, answer)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -151,26 +189,31 @@ def _json_content(scope: Scope) -> bool:
 
 
 class Lanes:
-    """The lanes declared on one router; `PassgateApp` serves them (`served`)."""
+    """The lanes declared on one router, all speaking one dialect; `PassgateApp` serves them (`served`,
+    by method and path as FastAPI writes it, parameters in braces)."""
 
-    def __init__(self, router: APIRouter):
+    def __init__(self, router: APIRouter, dialect: Dialect = FIRST_PARTY):
         self.router = router
+        self.dialect = dialect
         self.served: dict[tuple[str, str], ASGIApp] = {}
 
     def post(
         self,
         path: str,
         *,
-        body: type[BaseModel] | None,
-        answer: type[BaseModel] | None,
+        body: type[BaseModel] | None = None,
+        answer: type[BaseModel] | None = None,
         summary: str,
         optional: bool = False,
         limit: str | None = None,
+        documented: Documented | None = None,
     ) -> Callable[[Handler], Handler]:
-        return self._declare("POST", path, body, answer, summary, optional, limit)
+        """`documented`: what FastAPI cannot read from `body` and `answer`, for a handler that reads its
+        body or headers itself."""
+        return self._declare("POST", path, body, answer, summary, optional, limit, documented or Documented())
 
     def get(self, path: str, *, answer: type[BaseModel] | None, summary: str) -> Callable[[Handler], Handler]:
-        return self._declare("GET", path, None, answer, summary, False, None)
+        return self._declare("GET", path, None, answer, summary, False, None, Documented())
 
     def _declare(
         self,
@@ -181,24 +224,39 @@ class Lanes:
         summary: str,
         optional: bool,
         limit: str | None,
+        documented: Documented,
     ) -> Callable[[Handler], Handler]:
+        full = self.router.prefix + path
+
         def declare(handler: Handler) -> Handler:
-            lane = Lane(handler, body, optional, limit)
+            lane = Lane(handler, body, optional, limit, self.dialect)
             self.router.add_api_route(
                 path,
-                _described(handler, body, optional, answer),
+                _described(handler, full, body, optional, answer, documented.parameters),
                 methods=[method],
                 summary=summary,
                 response_model=answer,
+                responses=documented.responses,
+                openapi_extra=documented.openapi_extra,
                 route_class_override=LaneRoute,
             )
             route = self.router.routes[-1]
             assert isinstance(route, LaneRoute)
             route.lane = lane
-            self.served[(method, self.router.prefix + path)] = lane
+            self.served[(method, full)] = lane
             return handler
 
         return declare
+
+
+@dataclass(frozen=True, slots=True)
+class Documented:
+    """A lane's OpenAPI description beyond its body and answer types: more parameters (headers the
+    handler reads itself), FastAPI's `responses` and `openapi_extra` (a body the handler reads itself)."""
+
+    parameters: Sequence[inspect.Parameter] = ()
+    responses: dict[int | str, dict[str, Any]] | None = None
+    openapi_extra: dict[str, Any] | None = None
 
 
 class LaneRoute(APIRoute):
@@ -215,23 +273,79 @@ class LaneRoute(APIRoute):
         await super().handle(scope, receive, send)  # 405 with `Allow`
 
 
+class Table:
+    """Every lane by method and path, found per request without a walk over the routes: a plain path by
+    one dict look-up; a path with a parameter segment right after its first one
+    (`/passkeys/{tenant_id}/login/finalize`) by that first segment, then the rest after the value
+    (`/login/finalize`), with the value handed on in `path_params` as Starlette's routing does."""
+
+    def __init__(self, lanes: Mapping[tuple[str, str], ASGIApp]):
+        self.lanes = lanes
+        self._plain: dict[tuple[str, str], ASGIApp] = {}
+        self._under: dict[str, tuple[str, dict[tuple[str, str], ASGIApp]]] = {}  # head: (name, lanes)
+        for (method, path), lane in lanes.items():
+            if "{" not in path:
+                self._plain[(method, path)] = lane
+                continue
+            head, name, rest = _parameter_segment(path)
+            self._under.setdefault(head, (name, {}))[1][(method, rest)] = lane
+            if self._under[head][0] != name:
+                raise ValueError(f"lanes under {head} name their parameter differently: {path}")
+
+    def find(self, scope: Scope) -> ASGIApp | None:
+        path: str = scope["path"]
+        lane = self._plain.get((scope["method"], path))
+        if lane is not None or not self._under:
+            return lane
+        end = path.find("/", 1) + 1  # after the first segment's slash
+        under = self._under.get(path[:end]) if end else None
+        if under is None:
+            return None
+        cut = path.find("/", end)
+        if cut <= end:  # no value, or nothing after it
+            return None
+        name, lanes = under
+        lane = lanes.get((scope["method"], path[cut:]))
+        if lane is not None:
+            scope["path_params"] = {name: path[end:cut]}
+        return lane
+
+
+def _parameter_segment(path: str) -> tuple[str, str, str]:
+    """`/passkeys/{tenant_id}/login/finalize` as (`/passkeys/`, `tenant_id`, `/login/finalize`); the only
+    shape `Table` serves (one parameter, a whole second segment, with no convertor)."""
+    head, _, after = path.partition("{")
+    name, _, rest = after.partition("}")
+    if head.count("/") != 2 or not head.endswith("/") or not name.isidentifier() or not rest.startswith("/"):
+        raise ValueError(f"a lane's path may hold one parameter, as its second segment: {path}")
+    if "{" in rest:
+        raise ValueError(f"a lane's path may hold one parameter only: {path}")
+    return head, name, rest
+
+
 def _described(
-    handler: Handler, body: type[BaseModel] | None, optional: bool, answer: type[BaseModel] | None
+    handler: Handler,
+    path: str,
+    body: type[BaseModel] | None,
+    optional: bool,
+    answer: type[BaseModel] | None,
+    more: Sequence[inspect.Parameter],
 ) -> Callable[..., Any]:
     """A stand-in endpoint that FastAPI reads to describe the lane: the handler's name, docstring and
-    step-up row, and a signature with the body's type. FastAPI never calls it (`LaneRoute.handle`)."""
+    step-up row, and a signature with the path's parameters, `more` and the body's type. FastAPI never
+    calls it (`LaneRoute.handle`)."""
 
     async def endpoint(**_: Any) -> Any:
         raise AssertionError("served by its lane")  # pragma: no cover
 
     functools.update_wrapper(endpoint, handler)
     del endpoint.__wrapped__  # type: ignore[attr-defined]  # FastAPI must read the signature below
-    parameters = []
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter(name, keyword, annotation=str) for name in compile_path(path)[2]]
+    parameters.extend(more)
     if body is not None:
         annotation: Any = body | None if optional else body
         default = None if optional else inspect.Parameter.empty
-        parameters.append(
-            inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
-        )
+        parameters.append(inspect.Parameter("body", keyword, annotation=annotation, default=default))
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=answer)  # type: ignore[attr-defined]
     return endpoint

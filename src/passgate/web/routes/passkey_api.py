@@ -4,10 +4,16 @@ Same paths, bodies, status codes and error shape (`{"title","details","status"}`
 one error tree), the `apiKey` header read case-insensitively and trimmed, bodiless POSTs taken as `{}`,
 unknown JSON members ignored. Bodies are read here rather than by FastAPI so that every answer,
 including a malformed body, keeps Hanko's shape (clients such as `@teamhanko/passkeys-sdk` show it).
+
+The ceremonies (registration, login, MFA and transaction `initialize`/`finalize`) are lanes
+(web/lanes.py): answered before FastAPI's routing, in Hanko's dialect (`Hanko`), and documented by the
+same declaration. The other routes (credentials, audit log, JWKS) are FastAPI's, each error answered
+alike (`HankoRoute`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -31,6 +37,7 @@ from passgate.errors import (
 from passgate.services import passkey_api, passkey_audit, passkey_tenants
 from passgate.services.passkey_audit import Caller
 from passgate.services.stepup import Action, acts
+from passgate.web import lanes
 from passgate.web.deps import Ctx, client_of
 from passgate.web.guard import BodyTooLarge
 
@@ -44,13 +51,18 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ApiKey = Annotated[str | None, Header(alias="apiKey", description="The tenant's API key.")]
 
 
+def hanko_json(content: Any) -> bytes:
+    """Echo's JSON encoding: compact, UTF-8, a trailing newline."""
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
 class HankoJSON(Response):
-    """Echo's JSON answer: `application/json; charset=UTF-8`, a trailing newline."""
+    """Echo's JSON answer: `application/json; charset=UTF-8`, `hanko_json`."""
 
     media_type = "application/json; charset=UTF-8"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        return hanko_json(content)
 
 
 def problem(exc: PassgateError) -> HankoJSON:
@@ -58,39 +70,68 @@ def problem(exc: PassgateError) -> HankoJSON:
     return HankoJSON(body, status_code=int(body["status"]))
 
 
+def refusal(exc: Exception) -> HankoJSON:
+    """The answer to any error of these routes and lanes, expected or not: Hanko's shape, never a
+    stack trace."""
+    if isinstance(exc, PassgateError):
+        if exc.detail:
+            log.info("%s: %s", exc.code, exc.detail.encode("unicode_escape").decode("ascii")[:300])
+        if exc.status >= 500:
+            log.error("passkey API: %s (%s)", exc.message, exc.detail)
+        return problem(exc)
+    if isinstance(exc, BodyTooLarge):
+        return problem(PayloadTooLarge())
+    log.error("passkey API: unexpected error", exc_info=exc)
+    return problem(PassgateError())
+
+
+def request_id(request: Request) -> str:
+    """The id every answer carries as `X-Request-Id` and the audit log records: the caller's, when it
+    sent a sane one, as Hanko's server; made up otherwise (once per request)."""
+    known: str | None = getattr(request.state, "request_id", None)
+    if known is None:
+        sent = request.headers.get("x-request-id", "")
+        known = request.state.request_id = sent if REQUEST_ID.fullmatch(sent) else secrets.token_hex(16)
+    return known
+
+
 class HankoRoute(APIRoute):
-    """Every error of these routes, expected or not, answers in Hanko's shape (never a stack trace).
-    Every answer carries `X-Request-Id` (the caller's, when it sent a sane one), as Hanko's server."""
+    """A FastAPI route of this API: every error answered by `refusal`, every answer with `X-Request-Id`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except PassgateError as exc:
-                if exc.detail:
-                    log.info("%s: %s", exc.code, exc.detail.encode("unicode_escape").decode("ascii")[:300])
-                if exc.status >= 500:
-                    log.error("passkey API: %s (%s)", exc.message, exc.detail)
-                return problem(exc)
-            except BodyTooLarge:
-                return problem(PayloadTooLarge())
-            except Exception:
-                log.exception("passkey API: unexpected error")
-                return problem(PassgateError())
-
         async def handle(request: Request) -> Response:
-            sent = request.headers.get("x-request-id", "")
-            request.state.request_id = sent if REQUEST_ID.fullmatch(sent) else secrets.token_hex(16)
-            response = await answer(request)
-            response.headers["X-Request-Id"] = request.state.request_id
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                response = refusal(exc)
+            response.headers["X-Request-Id"] = request_id(request)
             return response
 
         return handle
 
 
+class Hanko(lanes.Dialect):
+    """The lanes' dialect: what `HankoJSON`, `refusal` and `HankoRoute` answer, written as bytes."""
+
+    def answer(self, call: lanes.Call, answer: lanes.Answer) -> tuple[lanes.Headers, bytes]:
+        payload = hanko_json(answer.payload)
+        headers = [
+            (b"content-length", str(len(payload)).encode()),
+            (b"content-type", HankoJSON.media_type.encode()),
+            (b"x-request-id", request_id(call.request).encode()),
+        ]
+        return headers, payload
+
+    def error(self, call: lanes.Call, exc: Exception) -> HankoJSON:
+        response = refusal(exc)
+        response.headers["X-Request-Id"] = request_id(call.request)
+        return response
+
+
 router = APIRouter(prefix="/passkeys/{tenant_id}", tags=[TAG], route_class=HankoRoute)
+lane = lanes.Lanes(router, Hanko())
 
 
 # --------------------------------------------------------------------------- bodies
@@ -221,7 +262,7 @@ async def _credential(request: Request) -> dict[str, Any]:
 def _caller(request: Request) -> Caller:
     """Who called, for the audit log: the address and user agent as every face reads them."""
     client = client_of(request)
-    return Caller(ip=client.ip, user_agent=client.user_agent[:400], request_id=request.state.request_id)
+    return Caller(ip=client.ip, user_agent=client.user_agent[:400], request_id=request_id(request))
 
 
 async def _rate(request: Request, tenant_id: str, who: str) -> None:
@@ -233,217 +274,216 @@ def _tenant(tenant_id: str) -> str:
     return passkey_tenants.tenant_id_of(tenant_id)
 
 
+def _tenant_of(call: lanes.Call) -> str:
+    """The tenant in a lane's path (`{tenant_id}`), checked as every route's."""
+    return _tenant(call.request.path_params["tenant_id"])
+
+
+def _api_key(call: lanes.Call) -> str | None:
+    """The `apiKey` header as FastAPI reads `ApiKey` for the other routes (any case, the first one)."""
+    return call.request.headers.get("apikey")
+
+
+def _documented(answer: str | type[BaseModel], body: dict[str, Any], *, key: bool) -> lanes.Documented:
+    """A ceremony lane's description: the `apiKey` header (`key`), its 200 (a description of the
+    options or a model) and Hanko's errors, and its body (`_schema` or `CREDENTIAL_BODY`)."""
+    ok = {"model": answer} if isinstance(answer, type) else {"description": answer}
+    return lanes.Documented(
+        parameters=(API_KEY,) if key else (), responses={200: ok, **ERRORS}, openapi_extra=body
+    )
+
+
+API_KEY = inspect.Parameter("api_key", inspect.Parameter.KEYWORD_ONLY, annotation=ApiKey, default=None)
+CREATION = '`{"publicKey": PublicKeyCredentialCreationOptions}`'
+REQUEST = '`{"publicKey": PublicKeyCredentialRequestOptions}`'
+
+
 # --------------------------------------------------------------------------- registration and login
 
 
-@router.post(
+@lane.post(
     "/registration/initialize",
     summary="Begin registering a passkey",
-    responses={200: {"description": '`{"publicKey": PublicKeyCredentialCreationOptions}`'}, **ERRORS},
-    openapi_extra=_schema(RegistrationInit),
+    documented=_documented(CREATION, _schema(RegistrationInit), key=True),
 )
 @acts(Action.PASSKEY_API_REGISTER)
-async def registration_initialize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
-) -> HankoJSON:
+async def registration_initialize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Creation options for a passkey of the backend's user `user_id` (discoverable; UV per tenant)."""
-    return await _registration_initialize(tenant_id, request, ctx, api_key, mfa=False)
+    return await _registration_initialize(call, mfa=False)
 
 
-@router.post(
+@lane.post(
     "/registration/finalize",
     summary="Finish registering a passkey",
-    responses={200: {"model": TokenAnswer}, **ERRORS},
-    openapi_extra=CREDENTIAL_BODY,
+    documented=_documented(TokenAnswer, CREDENTIAL_BODY, key=False),
 )
 @acts(Action.PASSKEY_API_FINISH)
-async def registration_finalize(tenant_id: str, request: Request, ctx: Ctx) -> HankoJSON:
+async def registration_finalize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Body: the browser's `credential.toJSON()`. Stores the passkey; answers `{"token": JWT}`."""
-    return await _registration_finalize(tenant_id, request, ctx, None, mfa=False)
+    return await _registration_finalize(call, None, mfa=False)
 
 
-@router.post(
+@lane.post(
     "/login/initialize",
     summary="Begin a login",
-    responses={200: {"description": '`{"publicKey": PublicKeyCredentialRequestOptions}`'}, **ERRORS},
-    openapi_extra=_schema(LoginInit),
+    documented=_documented(REQUEST, _schema(LoginInit), key=True),
 )
 @acts(Action.PASSKEY_API_SIGN_IN)
-async def login_initialize(tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None) -> HankoJSON:
+async def login_initialize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Discoverable with no body (or `{}`); with `user_id` the API key is required and the user's
     passkeys (not its MFA credentials) are listed in `allowCredentials`."""
-    tid = _tenant(tenant_id)
+    tid = _tenant_of(call)
+    request = call.request
     body = _validated(LoginInit, await _json(request, initialize=True))
     await _rate(request, tid, body.user_id or f"ip:{request.client.host if request.client else '-'}")
     options = await passkey_api.login_initialize(
-        ctx, tid, api_key, user_id=body.user_id, caller=_caller(request)
+        call.ctx, tid, _api_key(call), user_id=body.user_id, caller=_caller(request)
     )
-    return HankoJSON(options)
+    return lanes.Answer(options)
 
 
-@router.post(
+@lane.post(
     "/login/finalize",
     summary="Finish a login",
-    responses={200: {"model": TokenAnswer}, **ERRORS},
-    openapi_extra=CREDENTIAL_BODY,
+    documented=_documented(TokenAnswer, CREDENTIAL_BODY, key=False),
 )
 @acts(Action.PASSKEY_API_FINISH)
-async def login_finalize(tenant_id: str, request: Request, ctx: Ctx) -> HankoJSON:
+async def login_finalize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Body: `credential.toJSON()` of the assertion. Answers `{"token": JWT}` whose `sub` is the user id;
     400 for an MFA credential."""
-    return await _login_finalize(tenant_id, request, ctx, None, mfa=False)
+    return await _login_finalize(call, None, mfa=False)
 
 
-async def _registration_initialize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: str | None, *, mfa: bool
-) -> HankoJSON:
-    tid = _tenant(tenant_id)
-    body = _validated(RegistrationInit, await _json(request, initialize=True))
-    await _rate(request, tid, body.user_id)
+async def _registration_initialize(call: lanes.Call, *, mfa: bool) -> lanes.Answer:
+    tid = _tenant_of(call)
+    body = _validated(RegistrationInit, await _json(call.request, initialize=True))
+    await _rate(call.request, tid, body.user_id)
     options = await passkey_api.registration_initialize(
-        ctx,
+        call.ctx,
         tid,
-        api_key,
+        _api_key(call),
         user_id=body.user_id,
         username=body.username,
         display_name=body.display_name,
-        caller=_caller(request),
+        caller=_caller(call.request),
         mfa=mfa,
     )
-    return HankoJSON(options)
+    return lanes.Answer(options)
 
 
-async def _registration_finalize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: str | None, *, mfa: bool
-) -> HankoJSON:
-    tid = _tenant(tenant_id)
-    credential = await _credential(request)
+async def _registration_finalize(call: lanes.Call, api_key: str | None, *, mfa: bool) -> lanes.Answer:
+    tid = _tenant_of(call)
+    credential = await _credential(call.request)
     issued = await passkey_api.registration_finalize(
-        ctx, tid, credential, api_key=api_key, caller=_caller(request), mfa=mfa
+        call.ctx, tid, credential, api_key=api_key, caller=_caller(call.request), mfa=mfa
     )
-    return HankoJSON({"token": issued.token})
+    return lanes.Answer({"token": issued.token})
 
 
-async def _login_finalize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: str | None, *, mfa: bool
-) -> HankoJSON:
-    tid = _tenant(tenant_id)
-    credential = await _credential(request)
+async def _login_finalize(call: lanes.Call, api_key: str | None, *, mfa: bool) -> lanes.Answer:
+    tid = _tenant_of(call)
+    credential = await _credential(call.request)
     issued = await passkey_api.login_finalize(
-        ctx, tid, credential, api_key=api_key, caller=_caller(request), mfa=mfa
+        call.ctx, tid, credential, api_key=api_key, caller=_caller(call.request), mfa=mfa
     )
-    return HankoJSON({"token": issued.token})
+    return lanes.Answer({"token": issued.token})
 
 
 # --------------------------------------------------------------------------- MFA (a second factor)
 
 
-@router.post(
+@lane.post(
     "/mfa/registration/initialize",
     summary="Begin registering an MFA credential",
-    responses={200: {"description": '`{"publicKey": PublicKeyCredentialCreationOptions}`'}, **ERRORS},
-    openapi_extra=_schema(RegistrationInit),
+    documented=_documented(CREATION, _schema(RegistrationInit), key=True),
 )
 @acts(Action.PASSKEY_API_MFA)
-async def mfa_registration_initialize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
-) -> HankoJSON:
+async def mfa_registration_initialize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Creation options for a second factor of `user_id`, as Hanko's MFA defaults: a roaming
     authenticator (`cross-platform`), a discoverable credential discouraged, UV preferred."""
-    return await _registration_initialize(tenant_id, request, ctx, api_key, mfa=True)
+    return await _registration_initialize(call, mfa=True)
 
 
-@router.post(
+@lane.post(
     "/mfa/registration/finalize",
     summary="Finish registering an MFA credential",
-    responses={200: {"model": TokenAnswer}, **ERRORS},
-    openapi_extra=CREDENTIAL_BODY,
+    documented=_documented(TokenAnswer, CREDENTIAL_BODY, key=True),
 )
 @acts(Action.PASSKEY_API_MFA)
-async def mfa_registration_finalize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
-) -> HankoJSON:
+async def mfa_registration_finalize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Stores the credential with `is_mfa`: usable for an MFA login only. Answers `{"token": JWT}`."""
-    return await _registration_finalize(tenant_id, request, ctx, api_key, mfa=True)
+    return await _registration_finalize(call, _api_key(call), mfa=True)
 
 
-@router.post(
+@lane.post(
     "/mfa/login/initialize",
     summary="Begin an MFA login",
-    responses={200: {"description": '`{"publicKey": PublicKeyCredentialRequestOptions}`'}, **ERRORS},
-    openapi_extra=_schema(MfaLoginInit),
+    documented=_documented(REQUEST, _schema(MfaLoginInit), key=True),
 )
 @acts(Action.PASSKEY_API_MFA)
-async def mfa_login_initialize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
-) -> HankoJSON:
+async def mfa_login_initialize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Options listing every credential of `user_id` (MFA ones and passkeys) in `allowCredentials`."""
-    tid = _tenant(tenant_id)
-    body = _validated(MfaLoginInit, await _json(request, initialize=True))
-    await _rate(request, tid, body.user_id)
+    tid = _tenant_of(call)
+    body = _validated(MfaLoginInit, await _json(call.request, initialize=True))
+    await _rate(call.request, tid, body.user_id)
     options = await passkey_api.login_initialize(
-        ctx, tid, api_key, user_id=body.user_id, caller=_caller(request), mfa=True
+        call.ctx, tid, _api_key(call), user_id=body.user_id, caller=_caller(call.request), mfa=True
     )
-    return HankoJSON(options)
+    return lanes.Answer(options)
 
 
-@router.post(
+@lane.post(
     "/mfa/login/finalize",
     summary="Finish an MFA login",
-    responses={200: {"model": TokenAnswer}, **ERRORS},
-    openapi_extra=CREDENTIAL_BODY,
+    documented=_documented(TokenAnswer, CREDENTIAL_BODY, key=True),
 )
 @acts(Action.PASSKEY_API_MFA)
-async def mfa_login_finalize(tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None) -> HankoJSON:
+async def mfa_login_finalize(call: lanes.Call, _body: None) -> lanes.Answer:
     """The user is the one `mfa/login/initialize` named (no userHandle needed). Answers `{"token": JWT}`."""
-    return await _login_finalize(tenant_id, request, ctx, api_key, mfa=True)
+    return await _login_finalize(call, _api_key(call), mfa=True)
 
 
 # --------------------------------------------------------------------------- transactions
 
 
-@router.post(
+@lane.post(
     "/transaction/initialize",
     summary="Begin confirming a transaction",
-    responses={200: {"description": '`{"publicKey": PublicKeyCredentialRequestOptions}`'}, **ERRORS},
-    openapi_extra=_schema(TransactionInit),
+    documented=_documented(REQUEST, _schema(TransactionInit), key=True),
 )
 @acts(Action.PASSKEY_API_TRANSACTION)
-async def transaction_initialize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
-) -> HankoJSON:
+async def transaction_initialize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Options whose challenge is bound to the transaction's id and data; user verification required.
     `409` when the transaction id was used before in this tenant."""
-    tid = _tenant(tenant_id)
-    body = _validated(TransactionInit, await _json(request, initialize=True))
-    await _rate(request, tid, body.user_id)
+    tid = _tenant_of(call)
+    body = _validated(TransactionInit, await _json(call.request, initialize=True))
+    await _rate(call.request, tid, body.user_id)
     options = await passkey_api.transaction_initialize(
-        ctx,
+        call.ctx,
         tid,
-        api_key,
+        _api_key(call),
         user_id=body.user_id,
         transaction_id=body.transaction_id,
         transaction_data=body.transaction_data,
-        caller=_caller(request),
+        caller=_caller(call.request),
     )
-    return HankoJSON(options)
+    return lanes.Answer(options)
 
 
-@router.post(
+@lane.post(
     "/transaction/finalize",
     summary="Finish confirming a transaction",
-    responses={200: {"model": TokenAnswer}, **ERRORS},
-    openapi_extra=CREDENTIAL_BODY,
+    documented=_documented(TokenAnswer, CREDENTIAL_BODY, key=True),
 )
 @acts(Action.PASSKEY_API_TRANSACTION)
-async def transaction_finalize(
-    tenant_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
-) -> HankoJSON:
+async def transaction_finalize(call: lanes.Call, _body: None) -> lanes.Answer:
     """Answers `{"token": JWT}` with `trans` = the transaction id (from the server's own record)."""
-    tid = _tenant(tenant_id)
-    credential = await _credential(request)
-    issued = await passkey_api.transaction_finalize(ctx, tid, api_key, credential, _caller(request))
-    return HankoJSON({"token": issued.token})
+    tid = _tenant_of(call)
+    credential = await _credential(call.request)
+    issued = await passkey_api.transaction_finalize(
+        call.ctx, tid, _api_key(call), credential, _caller(call.request)
+    )
+    return lanes.Answer({"token": issued.token})
 
 
 # --------------------------------------------------------------------------- credentials and keys
