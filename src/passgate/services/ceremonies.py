@@ -143,10 +143,11 @@ async def finish_verified(
     without a write transaction: there is nothing to burn."""
     client_data = read_client_data(credential)
 
-    def look(connection: Connection) -> Begun[R] | ChallengeRecord | None:
-        record = challenges.peek(connection, client_data.challenge)
+    def begun_with(
+        connection: Connection, record: ChallengeRecord | None
+    ) -> Begun[R] | ChallengeRecord | None:
         if record is None or record.expires_at <= now() or not _belongs(record, ctx, purpose):
-            return record  # nothing to check: refused (and burnt below, when it exists)
+            return record  # nothing to check: refused (and burnt, when it exists)
         return Begun(record, client_data, read(connection, record))
 
     def verdict(begun: Begun[R] | ChallengeRecord) -> V | PassgateError:
@@ -157,11 +158,9 @@ async def finish_verified(
         except PassgateError as exc:
             return exc
 
-    def commit(
+    def written(
         connection: Connection, begun: Begun[R] | ChallengeRecord, checked: V | PassgateError
     ) -> T | PassgateError:
-        if challenges.consume(connection, client_data.challenge, now()) is None:
-            return _refused(failure)  # another finish used it meanwhile, or it expired
         if isinstance(checked, PassgateError):
             return checked
         assert isinstance(begun, Begun)
@@ -174,16 +173,28 @@ async def finish_verified(
             return exc
 
     if ctx.db.is_sqlite:
-        looked = await ctx.db.run(look, write=False)
+        looked = await ctx.db.run(
+            lambda connection: begun_with(connection, challenges.peek(connection, client_data.challenge)),
+            write=False,
+        )
         if looked is None:
             return _refused(failure)
         checked = verdict(looked)
-        return await ctx.db.run(lambda connection: commit(connection, looked, checked))
 
-    # PostgreSQL locks rows, not the database: one unit of work (one thread hop) runs all three steps.
+        def commit(connection: Connection) -> T | PassgateError:
+            if challenges.consume(connection, client_data.challenge, now()) is None:
+                return _refused(failure)  # another finish used it meanwhile, or it expired
+            return written(connection, looked, checked)
+
+        return await ctx.db.run(commit)
+
+    # PostgreSQL locks rows, not the database: one unit of work (one thread hop) consumes the challenge
+    # first, as `finish` does, then reads, checks and writes (`write` still re-reads: another
+    # transaction may commit while this one checks).
     def at_once(connection: Connection) -> T | PassgateError:
-        looked = look(connection)
-        return _refused(failure) if looked is None else commit(connection, looked, verdict(looked))
+        consumed = challenges.consume(connection, client_data.challenge, 0.0)  # expired too: judged below
+        looked = begun_with(connection, consumed)
+        return _refused(failure) if looked is None else written(connection, looked, verdict(looked))
 
     return await ctx.db.run(at_once)
 
