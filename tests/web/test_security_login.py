@@ -916,7 +916,9 @@ async def test_A26_user_without_credentials_looks_unknown(login: Login, alice: A
     name = unique_name("nopasskey")
     admin.add(login.ctx, name)
     listed = (await login.options(name))["publicKey"]["allowCredentials"]
-    assert len(listed) == 1 and b64url_decode(listed[0]["id"]) != alice.credential.credential_id
+    # As many decoys as some account of this module's database has passkeys (services/decoys.py): the
+    # other tests' accounts decide how many, and none is Alice's.
+    assert listed and alice.credential.credential_id not in {b64url_decode(item["id"]) for item in listed}
     await login.refused(alice, user_name=name)
 
 
