@@ -112,7 +112,7 @@ async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateErro
 
 @dataclass(frozen=True, slots=True)
 class Begun(Generic[R]):
-    """A finish's challenge as read before its check (not consumed yet), and what `read` returned."""
+    """A finish's challenge, read before its check, and what `read` returned."""
 
     record: ChallengeRecord
     client_data: ClientData
@@ -130,13 +130,17 @@ async def finish_verified(
     failure: type[CeremonyFailed] = CeremonyFailed,
     savepoint: bool = True,
 ) -> T | PassgateError:
-    """Finish a ceremony in three steps: `read` (a read-only unit of work: the challenge, left in place,
-    and what the check needs), `check` (no transaction open; raises PassgateError), then one write
-    unit of work that consumes the challenge first and, if it was still there, runs `write` — or keeps
-    the check's refusal, the challenge burnt either way (W3C WebAuthn L3 §13.5.3). `write` must re-read
-    what the check relied on and another request could change meanwhile (a sign count, a flag). It runs
-    in a savepoint, as `finish`'s steps do: a refusal it raises rolls back its writes, one it returns is
-    committed with the burnt challenge (`savepoint=False` when it raises only before its first write).
+    """Finish a ceremony whose check (a signature verify) is most of its work: `read` what the check
+    needs, `check` it (raises PassgateError), then consume the challenge (burnt whatever the outcome,
+    W3C WebAuthn L3 §13.5.3) and `write`.
+
+    On SQLite, whose one write lock serves the whole database, `read` runs in a read-only unit of work,
+    `check` with no transaction open, and the consume and `write` in one short write unit. On PostgreSQL,
+    which locks rows, all three run in one unit of work (one thread hop), the challenge consumed first as
+    `finish` does. Either way `write` must re-read what the check relied on and another request could
+    change meanwhile (a sign count, a flag). It runs in a savepoint, as `finish`'s steps do: a refusal it
+    raises rolls back its writes, one it returns is committed with the burnt challenge (`savepoint=False`
+    when it raises only before its first write).
 
     Returns the refusal instead of raising it, as `finish` does; a clientDataJSON that cannot be read
     raises BadRequest before anything is read or written. A challenge that does not exist is refused

@@ -100,12 +100,12 @@ def _unknown(
 
 @dataclass(frozen=True, slots=True)
 class _Verified:
-    """An assertion that passed its check, against the credential as read before it."""
+    """An assertion whose signature verified, with the credential as read before the check; `result` is
+    the counter's refusal when the sign count went backwards (a cloned authenticator, §6.1.1)."""
 
     stored: CredentialRecord
     owner: UserRecord
-    result: AssertionResult | None  # None: the sign count went backwards (a clone, §6.1.1)
-    detail: str = ""
+    result: AssertionResult | CounterRegressed
 
 
 Found = tuple[CredentialRecord, UserRecord] | None
@@ -117,8 +117,8 @@ async def finish(
     """Verify the assertion and start a session, or refresh the signed-in one (same user).
 
     Every failure answers SignInFailed with one message: unknown credential, wrong user, bad signature,
-    replay, flagged credential or disabled account look the same from outside. The verify runs with no
-    transaction open (`ceremonies.finish_verified`); the write re-reads the credential and its owner.
+    replay, flagged credential or disabled account look the same from outside. On SQLite the verify holds
+    no write lock (`ceremonies.finish_verified`); the write re-reads the credential and its owner.
     """
     try:
         credential_id: bytes | None = credential_id_of(credential)
@@ -143,7 +143,7 @@ async def finish(
         try:
             result = verify_assertion(ctx, credential, record, stored, owner.user_handle, begun.client_data)
         except CounterRegressed as exc:
-            return _Verified(stored, owner, None, str(exc.detail))
+            return _Verified(stored, owner, exc)
         # W3C WebAuthn L3 §7.2 step 6: a re-check identified its user by the session; another account's
         # passkey does not finish it (sign out first to switch accounts).
         if record.session_id is not None and current is not None and owner.id != current.user.id:
@@ -160,8 +160,8 @@ async def finish(
         stored, owner = fresh
         result = verified.result
         try:
-            if result is None:
-                raise CounterRegressed(detail=verified.detail)
+            if isinstance(result, CounterRegressed):
+                raise result
             check_counter(result.sign_count, stored.sign_count)
         except CounterRegressed as exc:
             flag_clone(connection, ctx, stored, str(exc.detail))
