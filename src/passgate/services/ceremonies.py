@@ -3,11 +3,12 @@
 A finish consumes its challenge first, whatever happens next (W3C WebAuthn L3 §13.5.3), then runs its
 checks and writes inside a savepoint: a failure rolls back every write but keeps the challenge burnt.
 
-`finish_verified` is the same rule for a finish whose signature check is the bulk of its work (sign-in):
-it reads what the check needs, checks with no transaction open, then consumes the challenge and writes
-in one short write transaction that re-reads whatever the check relied on and could have changed. On
-SQLite the database-wide write lock is thus held for the writes alone, so workers are not serialised
-on each other's verifies. PostgreSQL locks rows, not the database: there the three steps run in one
+`finish_verified` is the same rule for a finish whose signature check is the bulk of its work (every
+first-party finish: sign-in, sign-up, adding a passkey, a device link; the passkey API's still use
+`finish`): it reads what the check needs, checks with no transaction open, then consumes the challenge
+and writes in one short write transaction that re-reads whatever the check relied on and could have
+changed. On SQLite the database-wide write lock is thus held for the writes alone, so workers are not
+serialised on each other's verifies. PostgreSQL locks rows, not the database: there the three steps run in one
 unit of work (one thread hop), with the same re-read.
 """
 
@@ -201,6 +202,11 @@ async def finish_verified(
         return _refused(failure) if looked is None else written(connection, looked, verdict(looked))
 
     return await ctx.db.run(at_once)
+
+
+def read_nothing(_connection: Connection, _record: ChallengeRecord) -> None:
+    """`finish_verified`'s `read` for a check that needs only the challenge (a registration's)."""
+    return None
 
 
 def _belongs(record: ChallengeRecord, ctx: Context, purpose: Purpose) -> bool:

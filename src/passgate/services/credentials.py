@@ -6,9 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_encode
-from passgate.ceremony.registration import begin_registration, finish_registration
+from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
 from passgate.errors import BadRequest, Conflict, NotFound, PassgateError, ReauthRequired
 from passgate.metadata import describe
 from passgate.services import ceremonies, names, revocation, stepup
@@ -20,7 +19,7 @@ from passgate.services.sessions import Current
 from passgate.services.stepup import Action
 from passgate.store import audit, credentials, groups, links, sessions, users
 from passgate.store.database import now
-from passgate.store.records import ChallengeRecord, CredentialRecord, LinkRecord, SessionRecord, UserRecord
+from passgate.store.records import CredentialRecord, LinkRecord, SessionRecord, UserRecord
 
 
 async def begin_add(ctx: Context, current: Current, client: Client) -> dict[str, Any]:
@@ -58,19 +57,22 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
     may have begun before a sign-out)."""
     await stepup.require(ctx, current, Action.ADD_PASSKEY)
 
-    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> CredentialRecord:
+    def check(begun: ceremonies.Begun[None]) -> NewCredential:
+        record = begun.record
         if record.user_id != current.user.id or record.session_id != current.session.id:
             raise BadRequest("This ceremony belongs to another session.", code="ceremony_mismatch")
-        if not stepup.allows(
-            ctx, session_service.still_signed_in(connection, ctx, current), Action.ADD_PASSKEY
-        ):
-            raise ReauthRequired()
-        new = finish_registration(
+        return finish_registration(
             ctx.rp,
             credential=credential,
             expected_challenge=record.challenge,
             origin=record.state.get("origin"),
         )
+
+    def write(connection: Connection, _begun: ceremonies.Begun[None], new: NewCredential) -> CredentialRecord:
+        if not stepup.allows(
+            ctx, session_service.still_signed_in(connection, ctx, current), Action.ADD_PASSKEY
+        ):
+            raise ReauthRequired()
         store_credential(
             connection,
             ctx,
@@ -83,10 +85,12 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
         assert stored is not None
         return stored
 
-    def work(connection: Connection) -> CredentialRecord | PassgateError:
-        return ceremonies.finish(connection, ctx, credential, "add", steps)
-
-    return await ceremonies.run_finish(ctx, work)
+    outcome = await ceremonies.finish_verified(
+        ctx, credential, "add", read=ceremonies.read_nothing, check=check, write=write
+    )
+    if isinstance(outcome, PassgateError):
+        raise outcome
+    return outcome
 
 
 async def rename(ctx: Context, current: Current, credential_id: bytes, name: str) -> None:

@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from passgate.ceremony.client_data import ClientData
-from passgate.ceremony.registration import begin_registration, finish_registration
+from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
 from passgate.errors import BadRequest, LinkInvalid, NotFound, PassgateError
 from passgate.services import ceremonies, stepup
 from passgate.services.ceremonies import Client
@@ -26,7 +25,7 @@ from passgate.services.sessions import Current, SignedIn
 from passgate.services.stepup import Action
 from passgate.store import audit, credentials, links, users
 from passgate.store.database import now
-from passgate.store.records import ChallengeRecord, LinkRecord, UserRecord
+from passgate.store.records import LinkRecord, UserRecord
 
 PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$", re.ASCII)  # the words are ASCII; no case-folding tricks
 WORDS = 6  # log2(len(wordlist)) * WORDS >= 64 bits (tested): guessing is hopeless even unthrottled
@@ -184,25 +183,31 @@ async def begin(ctx: Context, passphrase: str, client: Client) -> dict[str, Any]
 async def finish(ctx: Context, credential: dict[str, Any], client: Client) -> SignedIn:
     """Verify the new passkey, use up the link, and sign this device in."""
 
-    def steps(connection: Connection, record: ChallengeRecord, _client_data: ClientData) -> SignedIn:
-        link = links.consume(connection, str(record.state.get("link_id")), now())
-        user = users.get(connection, link.user_id) if link else None
-        if link is None or user is None or user.disabled or user.id != record.user_id:
-            raise LinkInvalid()
-        new = finish_registration(
+    def check(begun: ceremonies.Begun[None]) -> NewCredential:
+        record = begun.record
+        return finish_registration(
             ctx.rp,
             credential=credential,
             expected_challenge=record.challenge,
             origin=record.state.get("origin"),
         )
+
+    def write(connection: Connection, begun: ceremonies.Begun[None], new: NewCredential) -> SignedIn:
+        record = begun.record
+        link = links.consume(connection, str(record.state.get("link_id")), now())
+        user = users.get(connection, link.user_id) if link else None
+        if link is None or user is None or user.disabled or user.id != record.user_id:
+            raise LinkInvalid()
         signed_in = store_and_sign_in(connection, ctx, user=user, new=new, client=client)
         _audit(connection, ctx, user.id, "link_used", signed_in.session.id, link_id=link.id)
         return signed_in
 
-    def work(connection: Connection) -> SignedIn | PassgateError:
-        return ceremonies.finish(connection, ctx, credential, "device", steps)
-
-    return await ceremonies.run_finish(ctx, work)
+    outcome = await ceremonies.finish_verified(
+        ctx, credential, "device", read=ceremonies.read_nothing, check=check, write=write
+    )
+    if isinstance(outcome, PassgateError):
+        raise outcome
+    return outcome
 
 
 def require_passphrase(value: object) -> str:

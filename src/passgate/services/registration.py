@@ -17,7 +17,7 @@ from passgate.services.context import Context
 from passgate.services.sessions import SignedIn
 from passgate.store import audit, credentials, users
 from passgate.store.database import now
-from passgate.store.records import ChallengeRecord, CredentialRecord, UserRecord
+from passgate.store.records import CredentialRecord, UserRecord
 from passgate.useragent import passkey_name
 
 USER_HANDLE_BYTES = 32  # opaque and random: never derived from the name (W3C WebAuthn L3 §14.6.1)
@@ -84,15 +84,11 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) ->
         return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
 
     outcome = await ceremonies.finish_verified(
-        ctx, credential, "register", read=_nothing, check=check, write=write
+        ctx, credential, "register", read=ceremonies.read_nothing, check=check, write=write
     )
     if isinstance(outcome, PassgateError):
         raise outcome
     return outcome
-
-
-def _nothing(_connection: Connection, _record: ChallengeRecord) -> None:
-    return None
 
 
 def store_credential(
