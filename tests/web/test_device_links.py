@@ -15,10 +15,13 @@ from sqlalchemy import update
 
 from appkit import app_client
 from flows import ORIGIN, Passkeys, unique_name
+from passgate.services import credentials as credential_service
+from passgate.services import device_links as link_service
 from passgate.services import users
 from passgate.services.context import Context
 from passgate.store.models import device_links
 from passgate.store.models import sessions as session_table
+from seckit import write_lock_free
 from softkey import SoftAuthenticator
 
 PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$")
@@ -261,3 +264,34 @@ async def test_malformed_passphrases(client: httpx.AsyncClient, token: str) -> N
     answer = await client.post("/auth/validate-device-token", json={"token": token})
     assert answer.status_code == 400
     assert answer.json()["code"] in {"link_invalid", "token_required", "invalid_request"}
+
+
+@pytest.mark.parametrize("surface", ["account page", "device link"])
+async def test_new_passkey_verified_with_no_write_lock(
+    client: httpx.AsyncClient,
+    other_browser: httpx.AsyncClient,
+    ctx: Context,
+    monkeypatch: pytest.MonkeyPatch,
+    surface: str,
+) -> None:
+    """Adding a passkey verifies its attestation with no transaction open: on SQLite, whose one write
+    lock serves the whole database, no other worker waits for the check (services/ceremonies.py)."""
+    if not ctx.db.is_sqlite:
+        pytest.skip("SQLite's database-wide write lock")
+    service = credential_service if surface == "account page" else link_service
+    verify = service.finish_registration
+    taken: list[bool] = []
+
+    def verify_and_look(*args: Any, **kwargs: Any) -> Any:
+        taken.append(write_lock_free(ctx))
+        return verify(*args, **kwargs)
+
+    browser, _ = await _signed_up(client)
+    monkeypatch.setattr(service, "finish_registration", verify_and_look)
+    if surface == "account page":
+        answer = await browser.add_passkey(SoftAuthenticator())
+    else:
+        passphrase = (await _new_link(browser))["passphrase"]
+        answer = await _add_device(other_browser, passphrase, SoftAuthenticator())
+    assert answer.status_code == 200, answer.text
+    assert taken == [True]
