@@ -81,18 +81,7 @@ def create(connection: Connection, record: TenantRecord) -> None:
     connection.execute(
         insert(tenants).values(id=record.tenant_id, name=record.name, created_at=record.created_at)
     )
-    connection.execute(
-        insert(passkey_tenants).values(
-            tenant_id=record.tenant_id,
-            rp_id=record.rp_id,
-            rp_name=record.rp_name,
-            origins=record.origins,
-            user_verification=record.user_verification,
-            timeout_ms=record.timeout_ms,
-            resident_key=record.resident_key,
-            attestation=record.attestation,
-        )
-    )
+    connection.execute(insert(passkey_tenants).values(tenant_id=record.tenant_id, **_settings(record)))
 
 
 def update_settings(connection: Connection, record: TenantRecord) -> None:
@@ -101,16 +90,21 @@ def update_settings(connection: Connection, record: TenantRecord) -> None:
     connection.execute(
         update(passkey_tenants)
         .where(passkey_tenants.c.tenant_id == record.tenant_id)
-        .values(
-            rp_id=record.rp_id,
-            rp_name=record.rp_name,
-            origins=record.origins,
-            user_verification=record.user_verification,
-            timeout_ms=record.timeout_ms,
-            resident_key=record.resident_key,
-            attestation=record.attestation,
-        )
+        .values(**_settings(record))
     )
+
+
+def _settings(record: TenantRecord) -> dict[str, Any]:
+    """A tenant's relying party and policy, as `passkey_tenants` stores them."""
+    return {
+        "rp_id": record.rp_id,
+        "rp_name": record.rp_name,
+        "origins": record.origins,
+        "user_verification": record.user_verification,
+        "timeout_ms": record.timeout_ms,
+        "resident_key": record.resident_key,
+        "attestation": record.attestation,
+    }
 
 
 def credential_count(connection: Connection, tenant_id: str) -> int:
