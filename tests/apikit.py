@@ -4,6 +4,7 @@ header as Hanko's clients do, and the software authenticator at the tenant's ori
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,11 @@ def make_tenant(
     record = tenant_settings.add_tenant(ctx, name="shop", rp_id=rp_id, origins=[origin], **options)
     key = passkey_tenants.add_api_key(ctx, record.tenant_id, "test")
     return Tenant(record.tenant_id, key.secret, origin)
+
+
+def uid() -> str:
+    """A backend's user id: any string; a UUID here, so tests never collide."""
+    return str(uuid.uuid4())
 
 
 def backend_client(app: Any) -> httpx.AsyncClient:

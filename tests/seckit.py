@@ -194,6 +194,20 @@ def write_lock_free(ctx: Context) -> bool:
         other.close()
 
 
+def write_lock_seen(monkeypatch: Any, owner: Any, name: str, ctx: Context) -> list[bool]:
+    """Wrap `owner.<name>` (a ceremony's verify) to note, at each call, whether SQLite's write lock is
+    free (`write_lock_free`): the list the calls append to."""
+    verify = getattr(owner, name)
+    seen: list[bool] = []
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        seen.append(write_lock_free(ctx))
+        return verify(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, noted)
+    return seen
+
+
 def expire_challenge(ctx: Context, options: dict[str, Any]) -> None:
     """Time travel: the challenge of these options expired a second ago."""
     import time

@@ -21,7 +21,7 @@ from passgate.services import users
 from passgate.services.context import Context
 from passgate.store.models import device_links
 from passgate.store.models import sessions as session_table
-from seckit import write_lock_free
+from seckit import write_lock_seen
 from softkey import SoftAuthenticator
 
 PASSPHRASE = re.compile(r"^\w+(\.\w+){2,}$")
@@ -279,15 +279,8 @@ async def test_new_passkey_verified_with_no_write_lock(
     if not ctx.db.is_sqlite:
         pytest.skip("SQLite's database-wide write lock")
     service = credential_service if surface == "account page" else link_service
-    verify = service.finish_registration
-    taken: list[bool] = []
-
-    def verify_and_look(*args: Any, **kwargs: Any) -> Any:
-        taken.append(write_lock_free(ctx))
-        return verify(*args, **kwargs)
-
     browser, _ = await _signed_up(client)
-    monkeypatch.setattr(service, "finish_registration", verify_and_look)
+    taken = write_lock_seen(monkeypatch, service, "finish_registration", ctx)
     if surface == "account page":
         answer = await browser.add_passkey(SoftAuthenticator())
     else:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from apikit import Backend, Tenant, backend_client, make_tenant, problem
+from apikit import Backend, Tenant, backend_client, make_tenant, problem, uid
 from passgate.services import passkey_tenants
 from passgate.services.context import Context
 from seckit import audit_kinds, challenge_stored, credential_row, module_app
@@ -32,10 +32,6 @@ def tenant(ctx: Context) -> Tenant:
 async def backend(app: Any, tenant: Tenant) -> AsyncIterator[Backend]:
     async with backend_client(app) as http:
         yield Backend(http, tenant)
-
-
-def uid() -> str:
-    return str(uuid.uuid4())
 
 
 # --------------------------------------------------------------------------- registration and login

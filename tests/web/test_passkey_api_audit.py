@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from apikit import Backend, backend_client, make_tenant, problem
+from apikit import Backend, backend_client, make_tenant, problem, uid
 from passgate.services.context import Context
 from seckit import module_app
 from softkey import SoftAuthenticator
@@ -39,10 +38,6 @@ async def backend(app: Any, ctx: Context) -> AsyncIterator[Backend]:
     """A tenant of its own per test: its log holds exactly what the test did."""
     async with backend_client(app) as http:
         yield Backend(http, make_tenant(ctx))
-
-
-def uid() -> str:
-    return str(uuid.uuid4())
 
 
 async def logs(backend: Backend, **query: Any) -> list[dict[str, Any]]:

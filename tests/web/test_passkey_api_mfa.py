@@ -6,13 +6,12 @@ passkey logins and transactions with the contract's 400s; every core check of W3
 from __future__ import annotations
 
 import base64
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from apikit import Backend, Tenant, backend_client, make_tenant, problem
+from apikit import Backend, Tenant, backend_client, make_tenant, problem, uid
 from passgate.services.context import Context
 from seckit import audit_kinds, challenge_stored, credential_row, module_app
 from softkey import SoftAuthenticator, b64url_decode
@@ -30,10 +29,6 @@ def tenant(ctx: Context) -> Tenant:
 async def backend(app: Any, tenant: Tenant) -> AsyncIterator[Backend]:
     async with backend_client(app) as http:
         yield Backend(http, tenant)
-
-
-def uid() -> str:
-    return str(uuid.uuid4())
 
 
 def key_of(backend: Backend) -> Backend:

@@ -45,7 +45,7 @@ from seckit import (
     resign,
     set_client_data_bytes,
     settings_for,
-    write_lock_free,
+    write_lock_seen,
 )
 from softkey import SoftAuthenticator, SoftCredential, b64url_decode, b64url_encode, rsa_key
 
@@ -501,17 +501,14 @@ def _update_credential(ctx: Context, account: Account, **values: Any) -> Callabl
     return lambda: ctx.db.transact(lambda connection: connection.execute(statement.values(**values)))
 
 
-async def test_A12_verify_holds_no_write_lock(
-    racing: Login, meanwhile: Callable[[Callable[[], None]], None]
-) -> None:
+async def test_A12_verify_holds_no_write_lock(racing: Login, monkeypatch: pytest.MonkeyPatch) -> None:
     """On SQLite one write lock serves the whole database: a finish that held it through its signature
     check would make every other worker wait for that check. During the check, another connection
     takes the lock at once."""
     login, alice = racing, await racing.sign_up()
     if not login.ctx.db.is_sqlite:
         pytest.skip("SQLite's database-wide write lock")
-    taken: list[bool] = []
-    meanwhile(lambda: taken.append(write_lock_free(login.ctx)))
+    taken = write_lock_seen(monkeypatch, login_service, "verify_assertion", login.ctx)
     await login.accepted(alice)
     assert taken == [True]
 

@@ -41,7 +41,7 @@ from seckit import (
     put,
     set_client_data_bytes,
     settings_for,
-    write_lock_free,
+    write_lock_seen,
 )
 from softkey import SoftAuthenticator, b64url_decode, b64url_encode, cose_public_key, rsa_key
 
@@ -619,14 +619,7 @@ async def test_R31_verify_holds_no_write_lock(reg: Registration, monkeypatch: py
     whole database, no other worker waits for it."""
     if not reg.ctx.db.is_sqlite:
         pytest.skip("SQLite's database-wide write lock")
-    verify = registration.finish_registration
-    taken: list[bool] = []
-
-    def verify_and_look(*args: Any, **kwargs: Any) -> Any:
-        taken.append(write_lock_free(reg.ctx))
-        return verify(*args, **kwargs)
-
-    monkeypatch.setattr(registration, "finish_registration", verify_and_look)
+    taken = write_lock_seen(monkeypatch, registration, "finish_registration", reg.ctx)
     await reg.accepted()
     assert taken == [True]
 
