@@ -187,7 +187,7 @@ async def finish_verified(
         checked = verdict(looked)
 
         def commit(connection: Connection) -> T | PassgateError:
-            if challenges.consume(connection, client_data.challenge, now()) is None:
+            if not challenges.use(connection, client_data.challenge, now()):
                 return _refused(failure)  # another finish used it meanwhile, or it expired
             return written(connection, looked, checked)
 

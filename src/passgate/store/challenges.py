@@ -21,6 +21,9 @@ _CONSUME = Prepared(
     .where(challenges.c.challenge == bindparam("c"))
     .returning(*in_order(challenges, ChallengeRecord.__slots__))
 )
+_USE = Prepared(
+    delete(challenges).where(challenges.c.challenge == bindparam("c")).returning(challenges.c.expires_at)
+)
 _PEEK = Prepared(
     select(*in_order(challenges, ChallengeRecord.__slots__)).where(challenges.c.challenge == bindparam("c"))
 )
@@ -58,6 +61,13 @@ def consume(connection: Connection, challenge: bytes, now: float) -> ChallengeRe
         return None
     record = ChallengeRecord(*row)
     return record if record.expires_at > now else None
+
+
+def use(connection: Connection, challenge: bytes, now: float) -> bool:
+    """`consume` for a finish that has read the challenge already (`peek`): whether it was still there
+    and had not expired, deleting it either way."""
+    row = _USE.first(connection, {"c": challenge})
+    return row is not None and row[0] > now
 
 
 def peek(connection: Connection, challenge: bytes) -> ChallengeRecord | None:
