@@ -269,6 +269,24 @@ async def test_disabled_user_is_signed_out(client: httpx.AsyncClient, ctx: Conte
     assert (await browser.login()).status_code == 200  # enabled again: can sign in
 
 
+async def test_me_answers_what_is_true_now(
+    client: httpx.AsyncClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`GET /auth/me` keeps its answer as bytes while the session's read is unchanged: a change to the
+    account, and the step-up window passing with nothing written, are both in the next answer."""
+    from passgate.services import stepup
+
+    monkeypatch.setattr(ctx.db, "followed", True)  # as when serving: reads are kept while unchanged
+    browser = await _signed_up(client)
+    first = (await browser.me()).json()
+    assert first["stepup_fresh"] is True and (await browser.me()).json() == first
+    ctx.db.transact(lambda c: user_rows.set_display_name(c, first["user_id"], "Renamed"))
+    assert (await browser.me()).json() == {**first, "display_name": "Renamed"}
+    later = time.time() + ctx.settings.stepup_max_age + 5
+    monkeypatch.setattr(stepup, "now", lambda: later)  # time alone: no database change
+    assert (await browser.me()).json() == {**first, "display_name": "Renamed", "stepup_fresh": False}
+
+
 # ---------------------------------------------------------------- step-up
 
 

@@ -107,7 +107,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         context, app.state.proxies, app.state.session_cookie
     )
     served = {**auth.lane.served, **passkey_api.lane.served}
-    app.lanes = {key: Guard(lane, settings) for key, lane in served.items()}
+    app.lanes = {key: Guard(lane, settings, writes_headers=True) for key, lane in served.items()}
     _add_error_handlers(app)
     for module in (auth, account, ws):
         app.include_router(module.router)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from passgate.errors import NotAuthenticated
 from passgate.services import sessions
@@ -16,7 +17,12 @@ from passgate.web import cookies, proxies
 
 
 def context_of(connection: HTTPConnection) -> Context:
-    ctx: Context = connection.app.state.ctx
+    return context_in(connection.scope)
+
+
+def context_in(scope: Scope) -> Context:
+    """The app's context, from a request's scope (a lane reads it there without a `Request`)."""
+    ctx: Context = scope["app"].state.ctx
     return ctx
 
 
@@ -31,23 +37,35 @@ def client_of(connection: HTTPConnection) -> Client:
 
 
 def session_token(connection: HTTPConnection) -> str | None:
+    return session_token_in(connection.scope)
+
+
+def session_token_in(scope: Scope) -> str | None:
     """The session cookie's value (web/cookies.py: the one parser, every `Cookie` header joined)."""
-    cookie: cookies.SessionCookie = connection.app.state.session_cookie
-    return cookie.in_headers(connection.scope["headers"])
+    cookie: cookies.SessionCookie = scope["app"].state.session_cookie
+    return cookie.in_headers(scope["headers"])
 
 
 async def optional_session(connection: HTTPConnection) -> Current | None:
-    token = session_token(connection)
+    return await optional_session_in(context_of(connection), connection.scope)
+
+
+async def require_session(connection: HTTPConnection) -> Current:
+    return await require_session_in(context_of(connection), connection.scope)
+
+
+async def optional_session_in(ctx: Context, scope: Scope) -> Current | None:
+    token = session_token_in(scope)
     if not token:
         return None
     try:
-        return await sessions.authenticate(context_of(connection), token)
+        return await sessions.authenticate(ctx, token)
     except NotAuthenticated:
         return None
 
 
-async def require_session(connection: HTTPConnection) -> Current:
-    return await sessions.authenticate(context_of(connection), session_token(connection))
+async def require_session_in(ctx: Context, scope: Scope) -> Current:
+    return await sessions.authenticate(ctx, session_token_in(scope))
 
 
 # Dependencies are `async def`: FastAPI runs plain `def` dependencies on the thread pool (a hop each).

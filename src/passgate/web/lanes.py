@@ -31,12 +31,13 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -46,39 +47,48 @@ from passgate.services.context import Context
 from passgate.services.sessions import Current
 from passgate.web import deps, ratelimit
 from passgate.web.errors import describe_validation, error_response, unexpected_response
-from passgate.web.guard import BodyTooLarge
+from passgate.web.guard import ANSWER_HEADERS, BodyTooLarge
 
 Headers = list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A lane's `200`: a JSON body, and the `Set-Cookie` value when it signs someone in."""
+class Answer(NamedTuple):
+    """A lane's `200`: a JSON body (or its encoding, for an answer remembered as bytes), and the
+    `Set-Cookie` value when it signs someone in. (A tuple: made on every request, it costs least.)"""
 
-    payload: dict[str, Any]
+    payload: dict[str, Any] | bytes
     cookie: str | None = None
 
 
 class Call:
     """One request on a lane: what its handler may ask of it, from the functions FastAPI's dependencies
     use (so a lane and a route can never read the caller or the session differently). `request` is
-    Starlette's, for a handler that reads its body itself or needs the path's parameters."""
+    Starlette's, made when a handler asks for it (to read its body itself, headers or the path's
+    parameters)."""
 
-    __slots__ = ("ctx", "request")
+    __slots__ = ("_request", "ctx", "receive", "scope")
 
     def __init__(self, scope: Scope, receive: Receive):
-        self.request = Request(scope, receive)
-        self.ctx: Context = deps.context_of(self.request)
+        self.scope = scope
+        self.receive = receive
+        self.ctx: Context = deps.context_in(scope)
+        self._request: Request | None = None
+
+    @property
+    def request(self) -> Request:
+        if self._request is None:
+            self._request = Request(self.scope, self.receive)
+        return self._request
 
     @property
     def client(self) -> Client:
         return deps.client_of(self.request)
 
     async def maybe_signed_in(self) -> Current | None:
-        return await deps.optional_session(self.request)
+        return await deps.optional_session_in(self.ctx, self.scope)
 
     async def signed_in(self) -> Current:
-        return await deps.require_session(self.request)
+        return await deps.require_session_in(self.ctx, self.scope)
 
 
 Handler = Callable[[Call, Any], Awaitable[Answer]]  # (the call, the parsed body or None)
@@ -90,13 +100,13 @@ class Dialect:
 
     def answer(self, call: Call, answer: Answer) -> tuple[Headers, bytes]:
         """The `200`'s headers and body."""
-        payload = json.dumps(answer.payload, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = answer.payload if isinstance(answer.payload, bytes) else encode(answer.payload)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         if answer.cookie is not None:
             headers.append((b"set-cookie", answer.cookie.encode("latin-1")))
         return headers, payload
 
-    def error(self, call: Call, exc: Exception) -> ASGIApp | None:
+    def error(self, call: Call, exc: Exception) -> Response | None:
         """The answer to what the handler raised; None to let it rise (a body over the limit: the guard
         answers it)."""
         if isinstance(exc, PassgateError):
@@ -107,6 +117,11 @@ class Dialect:
 
 
 FIRST_PARTY = Dialect()
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """A first-party answer's JSON, as a lane writes it."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Lane:
@@ -137,9 +152,11 @@ class Lane:
             response = self.dialect.error(call, exc)
             if response is None:
                 raise
+            response.raw_headers.extend(scope.get(ANSWER_HEADERS, ()))
             await response(scope, receive, send)
             return
         headers, payload = self.dialect.answer(call, answer)
+        headers.extend(scope.get(ANSWER_HEADERS, ()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

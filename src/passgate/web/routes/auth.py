@@ -8,11 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from passgate.errors import NotAuthenticated
+from passgate.memo import Memo
 from passgate.services import login, registration, revocation, sessions, stepup
 from passgate.services.context import Context
 from passgate.services.sessions import Current
 from passgate.services.sessions import SignedIn as SignedInResult
 from passgate.services.stepup import Action, acts
+from passgate.store.records import SessionRecord, UserRecord
 from passgate.web import cookies, lanes
 from passgate.web.deps import Ctx, MaybeSignedIn, SignedIn
 from passgate.web.schemas import (
@@ -103,10 +105,22 @@ async def login_finish(call: lanes.Call, body: AuthenticationCredential) -> lane
 @lane.get("/me", answer=Me, summary="Who am I")
 async def me(call: lanes.Call, _body: None) -> lanes.Answer:
     """The signed-in user and their session's last passkey check (`auth_time`, seconds since the epoch)."""
-    return lanes.Answer(me_json(await call.signed_in(), call.ctx))
+    current = await call.signed_in()
+    fresh = stepup.is_recent(current, call.ctx.settings.stepup_max_age)
+    known = _me_answers.get(current.session.id)
+    if known is None or known[0] is not current.session or known[1] is not current.user or known[2] != fresh:
+        body = lanes.encode(me_json(current, fresh))
+        known = _me_answers.remember(current.session.id, (current.session, current.user, fresh, body), size=0)
+    return lanes.Answer(known[3])
 
 
-def me_json(current: Current, ctx: Context) -> dict[str, Any]:
+# `GET /auth/me` is asked on every page load of a signed-in front end: its answer is kept, as bytes, for
+# as long as the session's read (`sessions.authenticate`: the same records while the database is
+# unchanged) and the step-up freshness stay the same.
+_me_answers: Memo[str, tuple[SessionRecord, UserRecord, bool, bytes]] = Memo(4096)
+
+
+def me_json(current: Current, stepup_fresh: bool) -> dict[str, Any]:
     user, session = current.user, current.session
     return {
         "user_id": user.id,
@@ -116,7 +130,7 @@ def me_json(current: Current, ctx: Context) -> dict[str, Any]:
         "auth_time": int(session.auth_time),
         "amr": session.amr.split(),
         "user_verified": session.user_verified,
-        "stepup_fresh": stepup.is_recent(current, ctx.settings.stepup_max_age),
+        "stepup_fresh": stepup_fresh,
     }
 
 
