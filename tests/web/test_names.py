@@ -171,3 +171,21 @@ def test_skeleton_follows_uts39() -> None:
     with pytest.raises(Exception, match="mixes"):
         key("p\u0430ypal", new=True)
     assert key("p\u0430ypal", new=False).key == key("paypal", new=True).key  # lookups still find it
+
+
+def test_printable_ascii_shortcut_is_what_the_libraries_say() -> None:
+    """`user_name` skips PRECIS and the script lookup for printable ASCII: for each such character
+    PRECIS's profile only lower-cases it and its script is Latin or Common, so names made of them get
+    the keys and verdicts the libraries give, one character or many."""
+    from confusable_homoglyphs import categories
+
+    printable = [chr(code) for code in range(0x21, 0x7F)]
+    assert all(names._PROFILE.enforce(char) == char.lower() for char in printable)
+    assert {categories.alias(char) for char in [*printable, " "]} == {"LATIN", "COMMON"}
+    assert all(names._printable_ascii(char) for char in [*printable, " "])
+    assert not any(names._printable_ascii(char) for char in ["\x7f", "\x1f", "\t", "é", "\u0430"])
+    rng = random.Random(9265)
+    for _ in range(300):
+        part = "".join(rng.choices(printable, k=rng.randint(1, 20)))
+        assert names._key(part, refuse="x") == names._bounded(names.skeleton(names._PROFILE.enforce(part)))
+        assert not names._mixes_scripts(part)
