@@ -269,22 +269,45 @@ async def test_disabled_user_is_signed_out(client: httpx.AsyncClient, ctx: Conte
     assert (await browser.login()).status_code == 200  # enabled again: can sign in
 
 
-async def test_me_answers_what_is_true_now(
+async def test_me_from_memory_answers_what_is_true_now(
     client: httpx.AsyncClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`GET /auth/me` keeps its answer as bytes while the session's read is unchanged: a change to the
-    account, and the step-up window passing with nothing written, are both in the next answer."""
-    from passgate.services import stepup
+    """`GET /auth/me` is answered again from memory while the database is unchanged (as when serving,
+    with the follower running): a change to the account, a sign-out, the step-up window passing and the
+    idle timeout, with nothing else written, are all in the next answer; and a remembered answer is the
+    lane's, byte for byte, headers included."""
+    from passgate.services import sessions, stepup
+    from passgate.web.routes import auth
 
-    monkeypatch.setattr(ctx.db, "followed", True)  # as when serving: reads are kept while unchanged
+    monkeypatch.setattr(ctx.db, "followed", True)
+    clock = [time.time()]
+    for module in (sessions, stepup, auth):
+        monkeypatch.setattr(module, "now", lambda: clock[0])
+    other = await _signed_up(client)
+    assert (await other.me()).status_code == 200 and (await other.me()).status_code == 200
+    other_token = _token(other)
+    assert (await client.post("/auth/logout")).status_code == 200
+    signed_out = await client.get("/auth/me", headers={"cookie": f"passgate={other_token}"})
+    assert signed_out.status_code == 401
+
     browser = await _signed_up(client)
-    first = (await browser.me()).json()
-    assert first["stepup_fresh"] is True and (await browser.me()).json() == first
-    ctx.db.transact(lambda c: user_rows.set_display_name(c, first["user_id"], "Renamed"))
-    assert (await browser.me()).json() == {**first, "display_name": "Renamed"}
-    later = time.time() + ctx.settings.stepup_max_age + 5
-    monkeypatch.setattr(stepup, "now", lambda: later)  # time alone: no database change
-    assert (await browser.me()).json() == {**first, "display_name": "Renamed", "stepup_fresh": False}
+    first, again = await browser.me(), await browser.me()
+    assert first.json()["stepup_fresh"] is True
+    assert (again.content, sorted(again.headers.multi_items())) == (
+        first.content,
+        sorted(first.headers.multi_items()),
+    )
+    ctx.db.transact(lambda c: user_rows.set_display_name(c, first.json()["user_id"], "Renamed"))
+    renamed = {**first.json(), "display_name": "Renamed"}
+    assert (await browser.me()).json() == renamed
+    checked = clock[0] - ctx.settings.stepup_max_age + 10  # the last check: fresh for 10 s more
+    _update_session(ctx, first.json()["session_id"], auth_time=checked)
+    renamed["auth_time"] = int(checked)
+    assert (await browser.me()).json() == (await browser.me()).json() == renamed
+    clock[0] += 20  # time alone, well before the next last-seen update
+    assert (await browser.me()).json() == {**renamed, "stepup_fresh": False}
+    clock[0] += ctx.settings.session_idle_timeout  # idle (the last-seen update above was long before)
+    assert (await browser.me()).status_code == 401
 
 
 # ---------------------------------------------------------------- step-up

@@ -122,12 +122,24 @@ def still_signed_in(connection: Connection, ctx: Context, current: Current) -> C
 
 def is_alive(ctx: Context, session: SessionRecord, user: UserRecord, *, user_id: str, at: float) -> bool:
     """The one rule for a session still being signed in (every surface: API, pages, gate, WebSockets)."""
-    return not (
-        session.user_id != user_id
-        or user.disabled
-        or session.expires_at <= at
-        or session.last_seen_at + ctx.settings.session_idle_timeout <= at
-    )
+    return at < alive_until(ctx, session, user, user_id=user_id)
+
+
+def alive_until(ctx: Context, session: SessionRecord, user: UserRecord, *, user_id: str) -> float:
+    """Until when (exclusive) the session is signed in if nothing is written: its expiry or its idle
+    timeout, whichever comes first; 0 when it is not (another user's, or the user disabled)."""
+    if session.user_id != user_id or user.disabled:
+        return 0.0
+    return min(session.expires_at, session.last_seen_at + ctx.settings.session_idle_timeout)
+
+
+def quiet_until(ctx: Context, current: Current, token_expires_at: float) -> float:
+    """Until when (exclusive) `authenticate` gives this `current` for its token and writes nothing, as
+    long as the database does not change: the token's expiry, the session's (`alive_until`), and its
+    next last-seen update."""
+    session = current.session
+    alive = alive_until(ctx, session, current.user, user_id=current.user.id)
+    return min(token_expires_at, alive, session.last_seen_at + TOUCH_INTERVAL)
 
 
 async def authenticate(ctx: Context, token: str | None) -> Current:

@@ -14,6 +14,7 @@ fails when a state-changing route names no action of this table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from enum import Enum, StrEnum
 from typing import Final, TypeVar
@@ -108,7 +109,13 @@ POLICY: Final[dict[Action, Need]] = {
 
 def is_recent(current: Current, max_age: float) -> bool:
     """Whether the session's last passkey check used user verification and is at most `max_age` s old."""
-    return current.session.user_verified and now() - current.session.auth_time <= max_age
+    return now() <= recent_until(current, max_age)
+
+
+def recent_until(current: Current, max_age: float) -> float:
+    """The last moment `is_recent` holds (minus infinity when the last check did not verify the user)."""
+    session = current.session
+    return session.auth_time + max_age if session.user_verified else -math.inf
 
 
 def allows(ctx: Context, current: Current, action: Action) -> bool:

@@ -107,7 +107,12 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         context, app.state.proxies, app.state.session_cookie
     )
     served = {**auth.lane.served, **passkey_api.lane.served}
-    app.lanes = {key: Guard(lane, settings, writes_headers=True) for key, lane in served.items()}
+    lanes: dict[tuple[str, str], ASGIApp] = {
+        key: Guard(lane, settings, writes_headers=True) for key, lane in served.items()
+    }
+    me = ("GET", "/auth/me")
+    app.state.remembered_me = lanes[me] = auth.RememberedMe(lanes[me], context, app.state.session_cookie)
+    app.lanes = lanes
     _add_error_handlers(app)
     for module in (auth, account, ws):
         app.include_router(module.router)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from passgate.errors import NotAuthenticated
 from passgate.memo import Memo
@@ -14,9 +15,10 @@ from passgate.services.context import Context
 from passgate.services.sessions import Current
 from passgate.services.sessions import SignedIn as SignedInResult
 from passgate.services.stepup import Action, acts
-from passgate.store.records import SessionRecord, UserRecord
+from passgate.store.database import now
 from passgate.web import cookies, lanes
 from passgate.web.deps import Ctx, MaybeSignedIn, SignedIn
+from passgate.web.guard import answer_headers
 from passgate.web.schemas import (
     AuthenticationCredential,
     CeremonyOptions,
@@ -105,19 +107,61 @@ async def login_finish(call: lanes.Call, body: AuthenticationCredential) -> lane
 @lane.get("/me", answer=Me, summary="Who am I")
 async def me(call: lanes.Call, _body: None) -> lanes.Answer:
     """The signed-in user and their session's last passkey check (`auth_time`, seconds since the epoch)."""
+    mark = call.ctx.db.version()  # before the read: a write meanwhile makes what is kept stale at once
     current = await call.signed_in()
     fresh = stepup.is_recent(current, call.ctx.settings.stepup_max_age)
-    known = _me_answers.get(current.session.id)
-    if known is None or known[0] is not current.session or known[1] is not current.user or known[2] != fresh:
-        body = lanes.encode(me_json(current, fresh))
-        known = _me_answers.remember(current.session.id, (current.session, current.user, fresh, body), size=0)
-    return lanes.Answer(known[3])
+    body = lanes.encode(me_json(current, fresh))
+    remembered: RememberedMe = call.scope["app"].state.remembered_me
+    remembered.keep(call.scope, mark, current, fresh, body)
+    return lanes.Answer(body)
 
 
-# `GET /auth/me` is asked on every page load of a signed-in front end: its answer is kept, as bytes, for
-# as long as the session's read (`sessions.authenticate`: the same records while the database is
-# unchanged) and the step-up freshness stay the same.
-_me_answers: Memo[str, tuple[SessionRecord, UserRecord, bool, bytes]] = Memo(4096)
+class RememberedMe:
+    """`GET /auth/me` answered again from memory, in front of its lane: a front end asks it on every page
+    load. Kept per session token: the bytes the lane answered, for as long as they are what the lane
+    would answer. That is, while the database is unchanged (`Database.version`, as `sessions.authenticate`
+    keeps its reads: at once for this process's writes, within milliseconds for another's), and before
+    the first moment time alone changes the answer: the token or session expiring, the idle timeout,
+    the next last-seen update (`sessions.quiet_until`), the step-up check going stale. Any other request
+    goes to the lane."""
+
+    def __init__(self, lane: ASGIApp, ctx: Context, cookie: cookies.SessionCookie):
+        self.lane = lane
+        self.ctx = ctx
+        self.cookie = cookie
+        self.headers = [(b"content-type", b"application/json"), *answer_headers(ctx.settings)]
+        self._answers: Memo[str, tuple[int, float, bytes]] = Memo(4096, longest=cookies.LONGEST_COOKIE)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self._recall(scope)
+        if body is None:
+            await self.lane(scope, receive, send)
+            return
+        headers = [*self.headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _recall(self, scope: Scope) -> bytes | None:
+        mark = self.ctx.db.version()
+        if mark is None:  # nothing can tell whether the database changed
+            return None
+        try:
+            token = self.cookie.in_headers(scope["headers"])
+        except NotAuthenticated:  # the cookie twice: the lane refuses it
+            return None
+        known = self._answers.get(token) if token else None
+        if known is None or known[0] != mark or now() >= known[1]:
+            return None
+        return known[2]
+
+    def keep(self, scope: Scope, mark: int | None, current: Current, fresh: bool, body: bytes) -> None:
+        token = self.cookie.in_headers(scope["headers"])
+        if mark is None or not token:
+            return
+        until = sessions.quiet_until(self.ctx, current, self.ctx.tokens.verify(token).expires_at)
+        if fresh:
+            until = min(until, stepup.recent_until(current, self.ctx.settings.stepup_max_age))
+        self._answers.remember(token, (mark, until, body), size=len(token))
 
 
 def me_json(current: Current, stepup_fresh: bool) -> dict[str, Any]:
