@@ -513,6 +513,19 @@ async def test_A12_verify_holds_no_write_lock(racing: Login, monkeypatch: pytest
     assert taken == [True]
 
 
+async def test_usernameless_options_are_made_with_no_write_lock(
+    racing: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A usernameless `login/begin` reads nothing: its options are made before the unit of work that
+    stores the challenge, so SQLite's write lock is held for the insert alone."""
+    login = racing
+    if not login.ctx.db.is_sqlite:
+        pytest.skip("SQLite's database-wide write lock")
+    taken = write_lock_seen(monkeypatch, login_service, "begin_authentication", login.ctx)
+    assert (await login.options())["publicKey"]["challenge"]
+    assert taken == [True]
+
+
 async def test_A12_challenge_used_by_another_finish_meanwhile(
     racing: Login, meanwhile: Callable[[Callable[[], None]], None]
 ) -> None:

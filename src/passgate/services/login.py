@@ -43,27 +43,38 @@ async def begin(
     With a signed-in session, finishing refreshes that session (the step-up re-check).
     """
     key = names.user_name(user_name, new=False).key if user_name else None
+    uv = "required" if current is not None else None  # a re-check must verify the user
+    session_id = current.session.id if current else None
 
-    def work(connection: Connection) -> dict[str, Any]:
-        allow: list[tuple[bytes, str]] = []
-        if key is not None:
-            user = users.by_key(connection, ctx.tenant_id, key)
-            allow = credentials.ids_for_user(connection, user.id) if user and not user.disabled else []
-            allow = allow or decoy_allow_list(connection, ctx, key)
-        uv = "required" if current is not None else None  # a re-check must verify the user
+    def options_for(allow: list[tuple[bytes, str]]) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
         options, challenge = begin_authentication(ctx.rp, allow=allow, user_verification=uv)
         state = {
             "allowed": [b64url_encode(credential_id) for credential_id, _ in allow] if key else None,
             "require_uv": ctx.rp.require_user_verification or current is not None,
             "origin": client.origin,
         }
-        session_id = current.session.id if current else None
+        return options, challenge, state
+
+    # Usernameless (the common case) reads nothing: its options are made before the unit of work, which
+    # then only stores the challenge (on SQLite the write lock is held for the insert alone).
+    made = options_for([]) if key is None else None
+
+    def work(connection: Connection) -> dict[str, Any]:
+        options, challenge, state = made or options_for(_allowed(connection, ctx, key))
         ceremonies.issue(
             connection, ctx, challenge=challenge, purpose="login", state=state, session_id=session_id
         )
         return options
 
     return await ctx.db.run(work)
+
+
+def _allowed(connection: Connection, ctx: Context, key: str | None) -> list[tuple[bytes, str]]:
+    """The named user's credentials, or a stable decoy list when the name is unknown or disabled."""
+    assert key is not None
+    user = users.by_key(connection, ctx.tenant_id, key)
+    allow = credentials.ids_for_user(connection, user.id) if user and not user.disabled else []
+    return allow or decoy_allow_list(connection, ctx, key)
 
 
 class UnknownCredential(SignInFailed):
