@@ -16,7 +16,9 @@ For each `--users` size, a scratch database on the given PostgreSQL server (drop
    from those named sign-ins, in `--rounds` rounds that alternate between the sizes, so the machine's
    load moves every size alike. Signing-in accounts are drawn at random from the whole population
    (any account can sign in: its key is derived from the run's seed), so neither PostgreSQL's buffers
-   nor Passgate's caches see a small set. It prints Passgate's CPU per operation (the server's process
+   nor Passgate's caches see a small set. (`/auth/me` is answered from memory while its session and
+   user are unchanged, as in service: PostgreSQL is read on each session's first visit, made before
+   the measurement, and again after any change.) It prints Passgate's CPU per operation (the server's process
    tree, /proc) and PostgreSQL's (the server's backends, known by their `application_name`, also from
    /proc: PostgreSQL must run on this machine), the median of the rounds, and the ratio of the largest
    size to the smallest against the target (1.2x).

@@ -32,7 +32,10 @@ async def test_scale_benchmark_loads_signs_in_and_explains(
     assert outcome.single is not None and outcome.pair is not None
     for item in outcome.measured:
         assert item.ops > 0 and item.errors == 0, (item.operation, item.first_error)
-        assert item.server_cpu > 0 and item.postgres_cpu > 0
+        assert item.server_cpu > 0
+        # `/auth/me` is answered from memory while its session is unchanged (the triggers of migration
+        # 0011 tell each process when it is not): only the sign-ins must reach PostgreSQL
+        assert item.postgres_cpu > 0 or item.operation == "GET /auth/me", item.operation
     steps = {plan.statement.step for plan in outcome.plans}
     assert "sign-in finish: credential ⋈ user by credential id" in steps
     assert "/auth/me: session ⋈ user by id" in steps

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import anyio
 import pytest
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store import revocations
@@ -151,10 +151,13 @@ async def test_the_version_moves_with_every_change_and_only_then(tmp_path: objec
 
 
 @pytest.mark.postgres
-async def test_postgresql_has_no_version_even_while_followed(postgres_url: str) -> None:
-    """Its follower hears revocations only (LISTEN), not every commit: nothing may be kept on it."""
+async def test_postgresql_version_moves_when_sessions_or_users_change(postgres_url: str) -> None:
+    """Its follower hears what other connections commit to sessions and users (triggers, migration
+    0011): the reads kept under the mark are of those tables."""
     db = Database(postgres_url)
     db.migrate()
+    other = Database(postgres_url)  # another process, as far as PostgreSQL can tell
+    assert db.version() is None
 
     async def watch() -> None:
         async for _ in revocations.follow(db, 0.005):
@@ -162,8 +165,25 @@ async def test_postgresql_has_no_version_even_while_followed(postgres_url: str) 
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(watch)
-        await anyio.sleep(0.2)
-        await db.run(lambda connection: None, write=False)
-        assert db.version() is None
+        await _eventually(lambda: db.version() is not None)
+        await anyio.sleep(0.1)
+        first = db.version()
+        await db.run(lambda connection: COUNT_PURPOSE.all(connection, {"p": "x"}), write=False)
+        await anyio.to_thread.run_sync(other.transact, lambda c: INSERT.execute(c, _row(os.urandom(32))))
+        await anyio.sleep(0.1)
+        assert db.version() == first  # reads, and other tables, change nothing
+        for statement in (  # (statements that match no row still tell: the triggers are per statement)
+            "UPDATE users SET display_name = 'e' WHERE id = 'none'",
+            "UPDATE sessions SET last_seen_at = 0 WHERE id = 'none'",
+            "DELETE FROM sessions WHERE id = 'none'",
+        ):
+            settled = db.version()
+            await anyio.to_thread.run_sync(other.transact, lambda c, sql=statement: c.execute(text(sql)))
+            await _eventually(lambda mark=settled: db.version() != mark)
+        settled = db.version()
+        await db.run(lambda connection: INSERT.execute(connection, _row(os.urandom(32))))
+        assert db.version() != settled  # this process's own write, at once
         tasks.cancel_scope.cancel()
+    assert db.version() is None  # the watch ended
     db.dispose()
+    other.dispose()

@@ -126,11 +126,12 @@ class Database:
 
     def version(self) -> int | None:
         """A mark that differs whenever the database may have changed since it was taken, or None when
-        nothing can tell (PostgreSQL, or SQLite with no follower running): then read again.
+        nothing can tell (no follower running): then read again.
 
         This process's own writes move it at once; another process's commit moves it when the follower
-        sees SQLite's `PRAGMA data_version` change, within its poll interval (a few milliseconds, as
-        for the revocation log it follows). Asking costs nothing: no statement per request."""
+        (store/revocations.py) hears of it: on SQLite when `PRAGMA data_version` changes, within its
+        poll interval (a few milliseconds); on PostgreSQL when a commit that wrote sessions or users
+        notifies it (migration 0011). Asking costs nothing: no statement per request."""
         return self.generation if self.followed else None
 
     def changed(self) -> None:

@@ -12,6 +12,7 @@ from passgate.store.database import Database
 from passgate.store.models import revocations
 
 CHANNEL = "passgate_revocations"  # PostgreSQL NOTIFY channel: wakes every listening process
+CHANGED = "passgate_changed"  # PostgreSQL: notified by triggers on commits that wrote sessions or users
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 Entry = tuple[int, str, str | None]  # id, user id, session id (None: all of the user's)
 
@@ -52,8 +53,9 @@ async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
     any process) commits; checking it costs one call on an idle connection every `interval` seconds, and
     new entries are read on the same connection. Each change also moves `Database.version`, which
     lets this process keep reads while the database is unchanged. PostgreSQL: `LISTEN` on a connection
-    of its own; `record` notifies on commit. Raises when a connection is lost (the caller then forgets
-    everything and follows again)."""
+    of its own; `record` notifies on commit, and so do triggers on `sessions` and `users` (migration
+    0011), which move `Database.version` likewise. Raises when a connection is lost (the caller then
+    forgets everything and follows again); the version is not kept meanwhile."""
     query = str(_SINCE.compile(dialect=db.engine.dialect))  # the driver's own placeholders
     if db.is_sqlite:
         with db.engine.connect() as connection:  # a connection of its own, used through the bare driver:
@@ -83,13 +85,23 @@ async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
         conninfo, autocommit=True, connect_timeout=5
     ) as listener:
         await listener.execute(f"LISTEN {CHANNEL}")
+        await listener.execute(f"LISTEN {CHANGED}")
         cursor = await anyio.to_thread.run_sync(db.transact, latest)
-        while True:
-            # Wait for a notification (or a second: one that came while the last read ran may have
-            # been answered by it, or not), then read on the listening connection itself.
-            async for _ in listener.notifies(timeout=1.0, stop_after=1):
-                pass
-            rows = await (await listener.execute(query, {"after": cursor})).fetchall()
-            if rows:
-                cursor = rows[-1][0]
-                yield [(row[0], row[1], row[2]) for row in rows]
+        db.changed()  # anything before this moment is now behind the mark
+        db.followed = True
+        try:
+            while True:
+                # Wait for a notification (or a second: one that came while the last read ran may have
+                # been answered by it, or not), then read on the listening connection itself.
+                revoked = True
+                async for note in listener.notifies(timeout=1.0, stop_after=1):
+                    db.changed()  # another connection committed: reads remembered are old
+                    revoked = note.channel == CHANNEL
+                if not revoked:
+                    continue
+                rows = await (await listener.execute(query, {"after": cursor})).fetchall()
+                if rows:
+                    cursor = rows[-1][0]
+                    yield [(row[0], row[1], row[2]) for row in rows]
+        finally:
+            db.followed = False
