@@ -8,16 +8,19 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, update
 
 from apikit import Backend, Tenant, backend_client, make_tenant, problem, uid
-from passgate.services import passkey_tenants
+from passgate.services import login as login_service
+from passgate.services import passkey_api, passkey_tenants
 from passgate.services.context import Context
-from seckit import audit_kinds, challenge_stored, credential_row, module_app
+from passgate.store.models import credentials
+from seckit import audit_kinds, challenge_stored, credential_row, module_app, write_lock_seen
 from softkey import SoftAuthenticator, b64url_decode
 
 ctx, app = module_app("passkeyapi", both_databases=True)
@@ -289,6 +292,64 @@ async def test_a_sign_count_regression_is_refused_flagged_and_audited(backend: B
     begin = await backend.post("/login/initialize")
     later = backend.authenticator.get(begin.json(), origin=backend.tenant.origin, sign_count=50)
     problem(await backend.post("/login/finalize", later), 401, "failed to validate assertion")
+
+
+def _after_verify(monkeypatch: pytest.MonkeyPatch, event: Callable[[], None]) -> None:
+    """Run `event` right after the next assertion's signature check and before its write: what another
+    request (another worker or instance) could do meanwhile."""
+    verify = login_service.verify_assertion
+
+    def verify_then_event(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(login_service, "verify_assertion", verify)  # once
+        try:
+            return verify(*args, **kwargs)
+        finally:
+            event()
+
+    monkeypatch.setattr(login_service, "verify_assertion", verify_then_event)
+
+
+def _set_credential(ctx: Context, credential_id: bytes, **values: Any) -> Callable[[], None]:
+    statement = update(credentials).where(credentials.c.credential_id == credential_id).values(**values)
+    return lambda: ctx.db.transact(lambda connection: connection.execute(statement))
+
+
+async def test_finalize_verifies_with_no_write_lock(
+    backend: Backend, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the first-party finishes (`ceremonies.finish_verified`): on SQLite, whose one write lock
+    serves the whole database, another connection takes it at once during a finalize's check."""
+    if not ctx.db.is_sqlite:
+        pytest.skip("SQLite's database-wide write lock")
+    registering = write_lock_seen(monkeypatch, passkey_api, "finish_registration", ctx)
+    user = uid()
+    await backend.claims(await backend.register(user))
+    signing_in = write_lock_seen(monkeypatch, login_service, "verify_assertion", ctx)
+    await backend.claims(await backend.login(user))
+    assert registering == signing_in == [True]
+
+
+async def test_what_changes_between_check_and_write_is_seen(
+    backend: Backend, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write re-reads the credential: a sign count raised meanwhile by a clone flags it (W3C
+    WebAuthn L3 §6.1.1), and a credential flagged or deleted meanwhile refuses; nothing is used."""
+    user = uid()
+    cred = b64url_decode((await backend.claims(await backend.register(user)))["cred"])
+    _after_verify(monkeypatch, _set_credential(ctx, cred, sign_count=50))
+    problem(await backend.login(user, sign_count=10), 401, "failed to validate assertion")
+    row = credential_row(ctx, cred)
+    assert row["flagged_at"] is not None and row["sign_count"] == 50
+
+    other = uid()
+    cred = b64url_decode((await backend.claims(await backend.register(other)))["cred"])
+    _after_verify(monkeypatch, _set_credential(ctx, cred, flagged_at=time.time(), flag_reason="x"))
+    problem(await backend.login(other, sign_count=10), 401, "failed to validate assertion")
+    assert credential_row(ctx, cred)["sign_count"] == 0
+    _set_credential(ctx, cred, flagged_at=None, flag_reason=None)()
+    gone = delete(credentials).where(credentials.c.credential_id == cred)
+    _after_verify(monkeypatch, lambda: ctx.db.transact(lambda connection: connection.execute(gone)))
+    problem(await backend.login(other, sign_count=11), 401, "failed to validate assertion")
 
 
 async def test_named_login_unknown_user_and_user_without_credentials(backend: Backend) -> None:

@@ -1,15 +1,13 @@
 """What every ceremony shares: issuing a challenge bound to its purpose, and finishing exactly once.
 
-A finish consumes its challenge first, whatever happens next (W3C WebAuthn L3 §13.5.3), then runs its
-checks and writes inside a savepoint: a failure rolls back every write but keeps the challenge burnt.
-
-`finish_verified` is the same rule for a finish whose signature check is the bulk of its work (every
-first-party finish: sign-in, sign-up, adding a passkey, a device link; the passkey API's still use
-`finish`): it reads what the check needs, checks with no transaction open, then consumes the challenge
-and writes in one short write transaction that re-reads whatever the check relied on and could have
-changed. On SQLite the database-wide write lock is thus held for the writes alone, so workers are not
-serialised on each other's verifies. PostgreSQL locks rows, not the database: there the three steps run in one
-unit of work (one thread hop), with the same re-read.
+Every finish (sign-in, sign-up, adding a passkey, a device link, the passkey API's) goes through
+`finish_verified`: it reads what the check needs, checks with no transaction open, then consumes the
+challenge, whatever happens next (W3C WebAuthn L3 §13.5.3), and writes in one short write transaction
+that re-reads whatever the check relied on and could have changed, inside a savepoint: a failure rolls
+back every write but keeps the challenge burnt. On SQLite the database-wide write lock is thus held
+for the writes alone, so workers are not serialised on each other's verifies. PostgreSQL locks rows,
+not the database: there the three steps run in one unit of work (one thread hop), with the same
+re-read.
 """
 
 from __future__ import annotations
@@ -76,35 +74,9 @@ def issue(
     )
 
 
-def finish(
-    connection: Connection,
-    ctx: Context,
-    credential: dict[str, Any],
-    purpose: Purpose,
-    steps: Callable[[Connection, ChallengeRecord, ClientData], T],
-    failure: type[CeremonyFailed] = CeremonyFailed,
-    savepoint: bool = True,
-) -> T | PassgateError:
-    """Consume the challenge named in clientDataJSON, then run `steps` in a savepoint.
-
-    Returns the error instead of raising so that the caller's transaction commits the burnt challenge.
-    """
-    client_data = read_client_data(credential)
-    record = challenges.consume(connection, client_data.challenge, now())
-    if record is None or not _belongs(record, ctx, purpose):
-        return _refused(failure)
-    try:
-        if not savepoint:  # the steps write nothing before their last check can fail
-            return steps(connection, record, client_data)
-        with prepared.savepoint(connection):
-            return steps(connection, record, client_data)
-    except PassgateError as exc:
-        return exc
-
-
 async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateError]) -> T:
-    """Run a unit of work that returns its refusal instead of raising it (a finish, whose burnt challenge
-    must stay burnt; an audited refusal): raise that error after the transaction committed."""
+    """Run a unit of work that returns its refusal instead of raising it (an audited refusal, kept with
+    its audit record): raise that error after the transaction committed."""
     result = await ctx.db.run(work)
     if isinstance(result, PassgateError):
         raise result
@@ -130,28 +102,43 @@ async def finish_verified(
     write: Callable[[Connection, Begun[R], V], T | PassgateError],
     failure: type[CeremonyFailed] = CeremonyFailed,
     savepoint: bool = True,
+    opening: Callable[[Connection], Context] | None = None,
+    consumed: Callable[[Connection, ChallengeRecord, T | PassgateError], T | PassgateError] | None = None,
 ) -> T | PassgateError:
-    """Finish a ceremony whose check (a signature verify) is most of its work: `read` what the check
-    needs, `check` it (raises PassgateError), then consume the challenge (burnt whatever the outcome,
-    W3C WebAuthn L3 §13.5.3) and `write`.
+    """Finish a ceremony: `read` what its check needs, `check` it (a signature verify; raises
+    PassgateError), then consume the challenge (burnt whatever the outcome, W3C WebAuthn L3 §13.5.3) and
+    `write`.
 
     On SQLite, whose one write lock serves the whole database, `read` runs in a read-only unit of work,
     `check` with no transaction open, and the consume and `write` in one short write unit. On PostgreSQL,
-    which locks rows, all three run in one unit of work (one thread hop), the challenge consumed first as
-    `finish` does. Either way `write` must re-read what the check relied on and another request could
-    change meanwhile (a sign count, a flag). It runs in a savepoint, as `finish`'s steps do: a refusal it
-    raises rolls back its writes, one it returns is committed with the burnt challenge (`savepoint=False`
-    when it raises only before its first write).
+    which locks rows, all three run in one unit of work (one thread hop), the challenge consumed first.
+    Either way `write` must re-read what the check relied on and another request could change meanwhile
+    (a sign count, a flag). It runs in a savepoint: a refusal it raises rolls back its writes, one it
+    returns is committed with the burnt challenge (`savepoint=False` when it raises only before its
+    first write).
 
-    Returns the refusal instead of raising it, as `finish` does; a clientDataJSON that cannot be read
-    raises BadRequest before anything is read or written. A challenge that does not exist is refused
-    without a write transaction: there is nothing to burn."""
-    client_data = read_client_data(credential)
+    `opening`, when given, runs first in the first unit of work and gives the context the ceremony
+    belongs to (a passkey-API tenant's): what it raises is raised before anything is read or consumed.
+    `consumed`, when given, runs in the write unit once a challenge of this ceremony was consumed, with
+    the outcome, and returns the outcome to keep (an audit record of it, committed with it).
 
-    def begun_with(
-        connection: Connection, record: ChallengeRecord | None
-    ) -> Begun[R] | ChallengeRecord | None:
-        if record is None or record.expires_at <= now() or not _belongs(record, ctx, purpose):
+    Returns the refusal instead of raising it; a clientDataJSON that cannot be read raises BadRequest
+    before anything is consumed or written. A challenge that does not exist is refused without a write
+    transaction: there is nothing to burn."""
+    opened = ctx
+    client_data: ClientData | None = None
+
+    def looked_up(connection: Connection, *, consume: bool) -> Begun[R] | ChallengeRecord | None:
+        """The ceremony's challenge (consumed, or left in place) and what `read` found for it."""
+        nonlocal opened, client_data
+        if opening is not None:
+            opened = opening(connection)
+        client_data = read_client_data(credential)
+        if consume:
+            record = challenges.consume(connection, client_data.challenge, 0.0)  # expired too: judged below
+        else:
+            record = challenges.peek(connection, client_data.challenge)
+        if record is None or record.expires_at <= now() or not _belongs(record, opened, purpose):
             return record  # nothing to check: refused (and burnt, when it exists)
         return Begun(record, client_data, read(connection, record))
 
@@ -166,40 +153,43 @@ async def finish_verified(
     def written(
         connection: Connection, begun: Begun[R] | ChallengeRecord, checked: V | PassgateError
     ) -> T | PassgateError:
+        if not isinstance(begun, Begun):  # not this ceremony's challenge: burnt, nothing else
+            return _refused(failure)
+        outcome: T | PassgateError
         if isinstance(checked, PassgateError):
-            return checked
-        assert isinstance(begun, Begun)
-        try:
-            if not savepoint:  # `write` raises only before its first write
-                return write(connection, begun, checked)
-            with prepared.savepoint(connection):
-                return write(connection, begun, checked)
-        except PassgateError as exc:
-            return exc
+            outcome = checked
+        else:
+            try:
+                if not savepoint:  # `write` raises only before its first write
+                    outcome = write(connection, begun, checked)
+                else:
+                    with prepared.savepoint(connection):
+                        outcome = write(connection, begun, checked)
+            except PassgateError as exc:
+                outcome = exc
+        return outcome if consumed is None else consumed(connection, begun.record, outcome)
 
     if ctx.db.is_sqlite:
-        looked = await ctx.db.run(
-            lambda connection: begun_with(connection, challenges.peek(connection, client_data.challenge)),
-            write=False,
-        )
+        looked = await ctx.db.run(lambda connection: looked_up(connection, consume=False), write=False)
         if looked is None:
             return _refused(failure)
         checked = verdict(looked)
+        assert client_data is not None
+        challenge = client_data.challenge
 
         def commit(connection: Connection) -> T | PassgateError:
-            if not challenges.use(connection, client_data.challenge, now()):
+            if not challenges.use(connection, challenge, now()):
                 return _refused(failure)  # another finish used it meanwhile, or it expired
             return written(connection, looked, checked)
 
         return await ctx.db.run(commit)
 
     # PostgreSQL locks rows, not the database: one unit of work (one thread hop) consumes the challenge
-    # first, as `finish` does, then reads, checks and writes (`write` still re-reads: another
-    # transaction may commit while this one checks).
+    # first, then reads, checks and writes (`write` still re-reads: another transaction may commit
+    # while this one checks).
     def at_once(connection: Connection) -> T | PassgateError:
-        consumed = challenges.consume(connection, client_data.challenge, 0.0)  # expired too: judged below
-        looked = begun_with(connection, consumed)
-        return _refused(failure) if looked is None else written(connection, looked, verdict(looked))
+        found = looked_up(connection, consume=True)
+        return _refused(failure) if found is None else written(connection, found, verdict(found))
 
     return await ctx.db.run(at_once)
 

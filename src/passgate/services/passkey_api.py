@@ -22,22 +22,24 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from passgate.ceremony.authentication import (
+    AssertionResult,
     CounterRegressed,
     begin_authentication,
+    check_counter,
     credential_id_of,
     verify_unknown,
 )
-from passgate.ceremony.client_data import ClientData
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.ceremony.policy import UserVerification
 from passgate.ceremony.registration import (
     CHALLENGE_BYTES,
     Attestation,
+    NewCredential,
     ResidentKey,
     begin_registration,
     finish_registration,
@@ -82,6 +84,8 @@ from passgate.store.records import ChallengeRecord, CredentialRecord, UserRecord
 from passgate.store.tenants import TenantRecord, TokenKeyRecord
 
 log = logging.getLogger("passgate.passkey_api")
+R = TypeVar("R")
+V = TypeVar("V")
 USER_HANDLE_BYTES = 32  # the users row's own handle; authenticators get the backend's id (Hanko's choice)
 MFA_USER_VERIFICATION: UserVerification = "preferred"  # Hanko's MFA default: a second factor, possession
 NOBODY = Caller()
@@ -177,47 +181,46 @@ async def registration_finalize(
     """Verify the attestation (W3C WebAuthn L3 §7.1, the core's checks) and store the credential; with
     `mfa` (the API key required) a second factor, from an `mfa/registration/initialize` challenge only."""
     purpose: Purpose = "api_mfa_register" if mfa else "api_register"
+    tenancy = _Tenancy(ctx, tenant_id, api_key, key_required=mfa, mfa=mfa)
 
-    def work(connection: Connection) -> _Finished | PassgateError:
-        tenant = open_tenant(connection, tenant_id, api_key, key_required=mfa)
-        tctx = _context(ctx, tenant, mfa=mfa)
+    def check(begun: ceremonies.Begun[None]) -> NewCredential:
+        try:
+            return finish_registration(
+                tenancy.ctx.rp, credential=credential, expected_challenge=begun.record.challenge
+            )
+        except CeremonyFailed as exc:
+            raise AttestationFailed(detail=exc.detail) from None
+        except BadRequest as exc:
+            raise CreationUnreadable(detail=exc.message) from None
 
-        def steps(connection: Connection, record: ChallengeRecord, _data: ClientData) -> _Finished:
-            try:
-                new = finish_registration(tctx.rp, credential=credential, expected_challenge=record.challenge)
-            except CeremonyFailed as exc:
-                raise AttestationFailed(detail=exc.detail) from None
-            except BadRequest as exc:
-                raise CreationUnreadable(detail=exc.message) from None
-            user = _user_for(
-                connection, tctx, str(record.state["user_id"]), str(record.state["display_name"])
-            )
-            try:
-                store_credential(connection, tctx, user=user, new=new, is_mfa=mfa)
-            except CeremonyFailed as exc:  # the credential id is registered already (any tenant)
-                raise AttestationFailed(detail=exc.message) from None
-            proof = Proof(
-                user_id=user.user_name,
-                credential_id=b64url_encode(new.credential_id),
-                user_verified=new.user_verified,
-                backup_eligible=new.backup_eligible,
-            )
-            return _Finished(
-                tenant=tenant, key=passkey_tenants.signing_key(tctx, connection, tenant), proof=proof
-            )
-
-        return _finish(
-            connection,
-            tctx,
-            caller,
-            credential,
-            purpose,
-            steps,
-            RegistrationChallengeUnknown,
-            CreationUnreadable,
+    def write(connection: Connection, begun: ceremonies.Begun[None], new: NewCredential) -> _Finished:
+        tctx, record = tenancy.ctx, begun.record
+        key = passkey_tenants.opened(tctx, tenancy.key)  # a secret key gone: refused before any write
+        user = _user_for(connection, tctx, str(record.state["user_id"]), str(record.state["display_name"]))
+        try:
+            store_credential(connection, tctx, user=user, new=new, is_mfa=mfa)
+        except CeremonyFailed as exc:  # the credential id is registered already (any tenant)
+            raise AttestationFailed(detail=exc.message) from None
+        proof = Proof(
+            user_id=user.user_name,
+            credential_id=b64url_encode(new.credential_id),
+            user_verified=new.user_verified,
+            backup_eligible=new.backup_eligible,
         )
+        return _Finished(tenant=tenancy.tenant, key=key, proof=proof)
 
-    return _token(ctx, await ceremonies.run_finish(ctx, work))
+    finished = await _finish(
+        tenancy,
+        caller,
+        credential,
+        purpose,
+        ceremonies.read_nothing,
+        check,
+        write,
+        RegistrationChallengeUnknown,
+        CreationUnreadable,
+    )
+    return _token(ctx, finished)
 
 
 def _user_for(connection: Connection, ctx: Context, external_id: str, display_name: str) -> UserRecord:
@@ -465,56 +468,83 @@ async def _assertion(
     caller: Caller,
 ) -> _Finished:
     keyed = purpose in ("api_transaction", "api_mfa_login")
+    tenancy = _Tenancy(ctx, tenant_id, api_key, key_required=keyed, mfa=purpose == "api_mfa_login")
 
-    def work(connection: Connection) -> _Finished | PassgateError:
-        tenant, key = open_tenant_to_sign(connection, tenant_id, api_key, key_required=keyed)
-        tctx = _context(ctx, tenant, mfa=purpose == "api_mfa_login")
-
-        def steps(
-            connection: Connection, record: ChallengeRecord, data: ClientData
-        ) -> _Finished | PassgateError:
-            return _verify_assertion(connection, tctx, tenant, key, record, credential, data)
-
-        return _finish(
-            connection,
-            tctx,
-            caller,
-            credential,
-            purpose,
-            steps,
-            SessionDataMissing,
-            AssertionUnreadable,
-            savepoint=False,  # `_verify_assertion` writes nothing before its last refusal
-        )
-
-    return await ceremonies.run_finish(ctx, work)
-
-
-def _verify_assertion(
-    connection: Connection,
-    tctx: Context,
-    tenant: TenantRecord,
-    key: TokenKeyRecord | None,
-    record: ChallengeRecord,
-    credential: dict[str, Any],
-    client_data: ClientData,
-) -> _Finished | PassgateError:
-    found = store.credential_in_tenant(connection, tenant.tenant_id, credential_id_of(credential))
-    if found is None:  # unknown here, or another tenant's: the same work, the same answer
+    def read(connection: Connection, _record: ChallengeRecord) -> tuple[CredentialRecord, str] | None:
         try:
-            verify_unknown(tctx.rp, credential=credential, expected_challenge=record.challenge)
+            credential_id = credential_id_of(credential)
+        except BadRequest:  # an unreadable rawId: refused by the check, the challenge burnt
+            return None
+        return store.credential_in_tenant(connection, tenancy.tenant.tenant_id, credential_id)
+
+    def check(begun: ceremonies.Begun[tuple[CredentialRecord, str] | None]) -> _Asserted:
+        record, found, tctx = begun.record, begun.found, tenancy.ctx
+        if found is None:  # unknown here, or another tenant's: the same work, the same answer
+            try:
+                verify_unknown(tctx.rp, credential=credential, expected_challenge=record.challenge)
+            except CeremonyFailed as exc:
+                raise AssertionFailed(detail=exc.detail) from None
+        assert found is not None
+        stored, external_id = found
+        try:
+            # the user handle is what registration gave the authenticator as user.id: the backend's id
+            handle = external_id.encode()
+            result = login.verify_assertion(tctx, credential, record, stored, handle, begun.client_data)
+        except CounterRegressed as exc:
+            return _Asserted(stored, external_id, exc)
         except CeremonyFailed as exc:
             raise AssertionFailed(detail=exc.detail) from None
-    assert found is not None
-    stored, external_id = found
+        return _Asserted(stored, external_id, result)
+
+    def write(
+        connection: Connection,
+        begun: ceremonies.Begun[tuple[CredentialRecord, str] | None],
+        asserted: _Asserted,
+    ) -> _Finished | PassgateError:
+        return _record_assertion(connection, tenancy, begun.record, asserted)
+
+    return await _finish(
+        tenancy,
+        caller,
+        credential,
+        purpose,
+        read,
+        check,
+        write,
+        SessionDataMissing,
+        AssertionUnreadable,
+        savepoint=False,  # `_record_assertion` writes nothing before its last refusal
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Asserted:
+    """An assertion whose signature verified, with the credential as read before the check; `result` is
+    the counter's refusal when the sign count went backwards (a cloned authenticator, §6.1.1)."""
+
+    stored: CredentialRecord
+    external_id: str
+    result: AssertionResult | CounterRegressed
+
+
+def _record_assertion(
+    connection: Connection, tenancy: _Tenancy, record: ChallengeRecord, asserted: _Asserted
+) -> _Finished | PassgateError:
+    """The write of a verified assertion, on the credential as it is now (another request may have used,
+    flagged or deleted it since the check)."""
+    tctx, tenant = tenancy.ctx, tenancy.tenant
+    fresh = store.credential_in_tenant(connection, tenant.tenant_id, asserted.stored.credential_id)
+    if fresh is None or fresh[0].user_id != asserted.stored.user_id:
+        raise AssertionFailed(detail="credential deleted during the ceremony")
+    stored, external_id = fresh
+    result = asserted.result
     try:
-        # the user handle is what registration gave the authenticator as user.id: the backend's id
-        result = login.verify_assertion(tctx, credential, record, stored, external_id.encode(), client_data)
+        if isinstance(result, CounterRegressed):
+            raise result
+        check_counter(result.sign_count, stored.sign_count)
     except CounterRegressed as exc:
         login.flag_clone(connection, tctx, stored, str(exc.detail))
         return AssertionFailed(detail=exc.detail)  # returned: the flag and its audit event are kept
-    except CeremonyFailed as exc:
-        raise AssertionFailed(detail=exc.detail) from None
     if stored.flagged_at is not None:
         raise AssertionFailed(detail="credential flagged after a sign-count regression")
     if record.user_id is not None and stored.user_id != record.user_id:
@@ -523,7 +553,7 @@ def _verify_assertion(
         raise MfaCredentialRefusedForTransaction()
     if stored.is_mfa and record.purpose != "api_mfa_login":
         raise MfaCredentialRefused()
-    key = passkey_tenants.opened(tctx, key)  # a secret key gone: refused here, before anything is written
+    key = passkey_tenants.opened(tctx, tenancy.key)  # a secret key gone: refused here, before any write
     transaction_id = record.state.get("transaction_id")
     if transaction_id is not None and not store.finish_transaction(
         connection, tenant.tenant_id, str(transaction_id), now()
@@ -547,46 +577,98 @@ def _verify_assertion(
     return _Finished(tenant=tenant, key=key, proof=proof)
 
 
-def _finish(
-    connection: Connection,
-    tctx: Context,
+class _Tenancy:
+    """The tenant a finalize belongs to: opened (with its API key when the call needs one, and its
+    signing key, in one statement) first in the finish's first unit of work, before any challenge is
+    read (`ceremonies.finish_verified`'s `opening`); then its context, tenant and key for the steps."""
+
+    def __init__(self, ctx: Context, tenant_id: str, api_key: str | None, *, key_required: bool, mfa: bool):
+        self.base, self._tenant_id, self._api_key = ctx, tenant_id, api_key
+        self._key_required, self._mfa = key_required, mfa
+        self._opened: tuple[TenantRecord, TokenKeyRecord | None, Context] | None = None
+
+    def open(self, connection: Connection) -> Context:
+        tenant, key = open_tenant_to_sign(
+            connection, self._tenant_id, self._api_key, key_required=self._key_required
+        )
+        self._opened = (tenant, key, _context(self.base, tenant, mfa=self._mfa))
+        return self._opened[2]
+
+    @property
+    def tenant(self) -> TenantRecord:
+        assert self._opened is not None
+        return self._opened[0]
+
+    @property
+    def key(self) -> TokenKeyRecord | None:
+        assert self._opened is not None
+        return self._opened[1]
+
+    @property
+    def ctx(self) -> Context:
+        assert self._opened is not None
+        return self._opened[2]
+
+
+async def _finish(
+    tenancy: _Tenancy,
     caller: Caller,
     credential: dict[str, Any],
     purpose: Purpose,
-    steps: Callable[[Connection, ChallengeRecord, ClientData], _Finished | PassgateError],
+    read: Callable[[Connection, ChallengeRecord], R],
+    check: Callable[[ceremonies.Begun[R]], V],
+    write: Callable[[Connection, ceremonies.Begun[R], V], _Finished | PassgateError],
     unknown: type[PassgateError],
     unreadable: type[PassgateError],
     *,
     savepoint: bool = True,
-) -> _Finished | PassgateError:
-    """The core's finish-exactly-once, with Hanko's titles for an unreadable body or unknown challenge,
-    audited once a ceremony was consumed (an unknown challenge records nothing: no one can flood the
-    log without first starting ceremonies, which is rate-limited)."""
-    _require_credential_shape(credential, unreadable)
+) -> _Finished:
+    """The core's finish-exactly-once (`ceremonies.finish_verified`: the signature checked with no
+    transaction open) in the tenant `tenancy` opens, with Hanko's titles for an unreadable body or
+    unknown challenge, audited once a ceremony was consumed (an unknown challenge records nothing: no
+    one can flood the log without first starting ceremonies, which is rate-limited)."""
     consumed: list[ChallengeRecord] = []
+    registering = purpose in ("api_register", "api_mfa_register")
+
+    def opening(connection: Connection) -> Context:
+        tctx = tenancy.open(connection)
+        _require_credential_shape(credential, unreadable)
+        return tctx
 
     def audited(
-        connection: Connection, record: ChallengeRecord, data: ClientData
+        connection: Connection, record: ChallengeRecord, outcome: _Finished | PassgateError
     ) -> _Finished | PassgateError:
         consumed.append(record)
-        return steps(connection, record, data)
+        if isinstance(outcome, PassgateError) and outcome.status >= 500:
+            return outcome  # the server's own trouble (a signing key no secret opens): not the caller's
+        if isinstance(outcome, PassgateError) and not isinstance(
+            outcome, (NotAuthenticated, AttestationFailed, MfaCredentialRefused)
+        ):
+            outcome = (AttestationFailed if registering else AssertionFailed)(detail=outcome.detail)
+        _audit_final(connection, tenancy.ctx, caller, purpose, record, credential, outcome)
+        return outcome
 
     try:
-        outcome: _Finished | PassgateError = ceremonies.finish(
-            connection, tctx, credential, purpose, audited, failure=CeremonyFailed, savepoint=savepoint
+        outcome = await ceremonies.finish_verified(
+            tenancy.base,
+            credential,
+            purpose,
+            read=read,
+            check=check,
+            write=write,
+            failure=CeremonyFailed,
+            savepoint=savepoint,
+            opening=opening,
+            consumed=audited,
         )
     except BadRequest as exc:  # clientDataJSON unreadable: nothing was consumed
-        return unreadable(detail=exc.detail or exc.message)
+        if isinstance(exc, unreadable):
+            raise
+        raise unreadable(detail=exc.detail or exc.message) from None
     if not consumed:  # the challenge was unknown, used, expired, another tenant's or for another purpose
-        return unknown(detail=outcome.detail if isinstance(outcome, PassgateError) else None)
-    if isinstance(outcome, PassgateError) and outcome.status >= 500:
-        return outcome  # the server's own trouble (a signing key no secret opens): not the caller's
-    if isinstance(outcome, PassgateError) and not isinstance(
-        outcome, (NotAuthenticated, AttestationFailed, MfaCredentialRefused)
-    ):
-        registering = purpose in ("api_register", "api_mfa_register")
-        outcome = (AttestationFailed if registering else AssertionFailed)(detail=outcome.detail)
-    _audit_final(connection, tctx, caller, purpose, consumed[0], credential, outcome)
+        raise unknown(detail=outcome.detail if isinstance(outcome, PassgateError) else None)
+    if isinstance(outcome, PassgateError):
+        raise outcome
     return outcome
 
 
