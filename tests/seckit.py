@@ -208,6 +208,24 @@ def write_lock_seen(monkeypatch: Any, owner: Any, name: str, ctx: Context) -> li
     return seen
 
 
+def after_verify(monkeypatch: Any, event: Any) -> None:
+    """Run `event` right after the next assertion's signature check (`services.login.verify_assertion`,
+    which every sign-in and passkey-API assertion calls) and before its write: what another request (in
+    another worker or instance) could do meanwhile."""
+    from passgate.services import login
+
+    verify = login.verify_assertion
+
+    def verify_then_event(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(login, "verify_assertion", verify)  # once
+        try:
+            return verify(*args, **kwargs)
+        finally:
+            event()
+
+    monkeypatch.setattr(login, "verify_assertion", verify_then_event)
+
+
 def expire_challenge(ctx: Context, options: dict[str, Any]) -> None:
     """Time travel: the challenge of these options expired a second ago."""
     import time

@@ -20,7 +20,7 @@ from passgate.services import login as login_service
 from passgate.services import passkey_api, passkey_tenants
 from passgate.services.context import Context
 from passgate.store.models import credentials
-from seckit import audit_kinds, challenge_stored, credential_row, module_app, write_lock_seen
+from seckit import after_verify, audit_kinds, challenge_stored, credential_row, module_app, write_lock_seen
 from softkey import SoftAuthenticator, b64url_decode
 
 ctx, app = module_app("passkeyapi", both_databases=True)
@@ -294,21 +294,6 @@ async def test_a_sign_count_regression_is_refused_flagged_and_audited(backend: B
     problem(await backend.post("/login/finalize", later), 401, "failed to validate assertion")
 
 
-def _after_verify(monkeypatch: pytest.MonkeyPatch, event: Callable[[], None]) -> None:
-    """Run `event` right after the next assertion's signature check and before its write: what another
-    request (another worker or instance) could do meanwhile."""
-    verify = login_service.verify_assertion
-
-    def verify_then_event(*args: Any, **kwargs: Any) -> Any:
-        monkeypatch.setattr(login_service, "verify_assertion", verify)  # once
-        try:
-            return verify(*args, **kwargs)
-        finally:
-            event()
-
-    monkeypatch.setattr(login_service, "verify_assertion", verify_then_event)
-
-
 def _set_credential(ctx: Context, credential_id: bytes, **values: Any) -> Callable[[], None]:
     statement = update(credentials).where(credentials.c.credential_id == credential_id).values(**values)
     return lambda: ctx.db.transact(lambda connection: connection.execute(statement))
@@ -336,19 +321,19 @@ async def test_what_changes_between_check_and_write_is_seen(
     WebAuthn L3 §6.1.1), and a credential flagged or deleted meanwhile refuses; nothing is used."""
     user = uid()
     cred = b64url_decode((await backend.claims(await backend.register(user)))["cred"])
-    _after_verify(monkeypatch, _set_credential(ctx, cred, sign_count=50))
+    after_verify(monkeypatch, _set_credential(ctx, cred, sign_count=50))
     problem(await backend.login(user, sign_count=10), 401, "failed to validate assertion")
     row = credential_row(ctx, cred)
     assert row["flagged_at"] is not None and row["sign_count"] == 50
 
     other = uid()
     cred = b64url_decode((await backend.claims(await backend.register(other)))["cred"])
-    _after_verify(monkeypatch, _set_credential(ctx, cred, flagged_at=time.time(), flag_reason="x"))
+    after_verify(monkeypatch, _set_credential(ctx, cred, flagged_at=time.time(), flag_reason="x"))
     problem(await backend.login(other, sign_count=10), 401, "failed to validate assertion")
     assert credential_row(ctx, cred)["sign_count"] == 0
     _set_credential(ctx, cred, flagged_at=None, flag_reason=None)()
     gone = delete(credentials).where(credentials.c.credential_id == cred)
-    _after_verify(monkeypatch, lambda: ctx.db.transact(lambda connection: connection.execute(gone)))
+    after_verify(monkeypatch, lambda: ctx.db.transact(lambda connection: connection.execute(gone)))
     problem(await backend.login(other, sign_count=11), 401, "failed to validate assertion")
 
 

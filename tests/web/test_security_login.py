@@ -30,6 +30,7 @@ from passgate.services.context import Context
 from passgate.store.models import challenges, credentials
 from seckit import (
     Mutation,
+    after_verify,
     assert_refused,
     audit_kinds,
     build_context,
@@ -482,16 +483,7 @@ def meanwhile(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], None]],
     request (in another worker or instance) could do while this one verifies."""
 
     def arrange(event: Callable[[], None]) -> None:
-        verify = login_service.verify_assertion
-
-        def verify_then_event(*args: Any, **kwargs: Any) -> Any:
-            monkeypatch.setattr(login_service, "verify_assertion", verify)  # once
-            try:
-                return verify(*args, **kwargs)
-            finally:
-                event()
-
-        monkeypatch.setattr(login_service, "verify_assertion", verify_then_event)
+        after_verify(monkeypatch, event)
 
     return arrange
 

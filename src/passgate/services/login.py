@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
@@ -31,6 +31,7 @@ from passgate.store.database import now
 from passgate.store.records import ChallengeRecord, CredentialRecord, SessionRecord, UserRecord
 
 log = logging.getLogger("passgate.login")
+Owner = TypeVar("Owner")
 
 
 async def begin(
@@ -110,12 +111,13 @@ def _unknown(
 
 
 @dataclass(frozen=True, slots=True)
-class _Verified:
-    """An assertion whose signature verified, with the credential as read before the check; `result` is
-    the counter's refusal when the sign count went backwards (a cloned authenticator, §6.1.1)."""
+class Verified(Generic[Owner]):
+    """An assertion whose signature verified, with the credential as read before the check and its owner
+    (an account, or a passkey-API backend's user id); `result` is the counter's refusal when the sign
+    count went backwards (a cloned authenticator, §6.1.1), for the write to act on."""
 
     stored: CredentialRecord
-    owner: UserRecord
+    owner: Owner
     result: AssertionResult | CounterRegressed
 
 
@@ -139,7 +141,7 @@ async def finish(
     def read(connection: Connection, _record: ChallengeRecord) -> Found:
         return credentials.get_with_owner(connection, credential_id) if credential_id is not None else None
 
-    def check(begun: ceremonies.Begun[Found]) -> _Verified:
+    def check(begun: ceremonies.Begun[Found]) -> Verified[UserRecord]:
         record, found = begun.record, begun.found
         # A re-check begun by a signed-in session can only be finished by that session (§13.5.3).
         if record.session_id is not None and (current is None or current.session.id != record.session_id):
@@ -151,32 +153,24 @@ async def finish(
                 raise _unknown(ctx, record, credential, exc, owned=found is not None) from None
         assert found is not None
         stored, owner = found
-        try:
-            result = verify_assertion(ctx, credential, record, stored, owner.user_handle, begun.client_data)
-        except CounterRegressed as exc:
-            return _Verified(stored, owner, exc)
+        checked = verify(ctx, credential, record, stored, owner, owner.user_handle, begun.client_data)
         # W3C WebAuthn L3 §7.2 step 6: a re-check identified its user by the session; another account's
         # passkey does not finish it (sign out first to switch accounts).
         if record.session_id is not None and current is not None and owner.id != current.user.id:
             raise SignInFailed(detail="credential belongs to another account than the signed-in one")
-        return _Verified(stored, owner, result)
+        return checked
 
     def write(
-        connection: Connection, begun: ceremonies.Begun[Found], verified: _Verified
+        connection: Connection, begun: ceremonies.Begun[Found], verified: Verified[UserRecord]
     ) -> SignedIn | PassgateError:
         # What another request may have changed since the check: the sign count, a flag, the account.
         fresh = credentials.get_with_owner(connection, verified.stored.credential_id)
         if fresh is None or fresh[0].user_id != verified.stored.user_id:
             raise SignInFailed(detail="credential deleted during the sign-in")
         stored, owner = fresh
-        result = verified.result
-        try:
-            if isinstance(result, CounterRegressed):
-                raise result
-            check_counter(result.sign_count, stored.sign_count)
-        except CounterRegressed as exc:
-            flag_clone(connection, ctx, stored, str(exc.detail))
-            return SignInFailed(detail=exc.detail)
+        result = counted(connection, ctx, verified, stored)
+        if isinstance(result, CounterRegressed):
+            return SignInFailed(detail=result.detail)  # returned: the flag and its audit event are kept
         if stored.flagged_at is not None or owner.disabled:
             raise SignInFailed(detail="credential flagged or account disabled")
         credentials.record_use(
@@ -237,6 +231,41 @@ def verify_assertion(
         origin=record.state.get("origin"),
         client_data=client_data,
     )
+
+
+def verify(
+    ctx: Context,
+    credential: dict[str, Any],
+    record: ChallengeRecord,
+    stored: CredentialRecord,
+    owner: Owner,
+    owner_user_handle: bytes,
+    client_data: ClientData,
+) -> Verified[Owner]:
+    """`verify_assertion` for a finish that writes later (`ceremonies.finish_verified`): a sign count
+    gone backwards is kept for the write, which flags the credential (`counted`), not raised."""
+    try:
+        result = verify_assertion(ctx, credential, record, stored, owner_user_handle, client_data)
+    except CounterRegressed as exc:
+        return Verified(stored, owner, exc)
+    return Verified(stored, owner, result)
+
+
+def counted(
+    connection: Connection, ctx: Context, verified: Verified[Any], stored: CredentialRecord
+) -> AssertionResult | CounterRegressed:
+    """W3C WebAuthn L3 §7.2 step 22 once more, on `stored`, the credential as the write re-read it
+    (another sign-in may have moved its count since the check): a count that went backwards flags the
+    credential (`flag_clone`) and is returned as the refusal, to be committed with the flag."""
+    result = verified.result
+    try:
+        if isinstance(result, CounterRegressed):
+            raise result
+        check_counter(result.sign_count, stored.sign_count)
+    except CounterRegressed as exc:
+        flag_clone(connection, ctx, stored, str(exc.detail))
+        return exc
+    return result
 
 
 def _sign_in(

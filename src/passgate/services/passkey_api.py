@@ -27,10 +27,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from passgate.ceremony.authentication import (
-    AssertionResult,
     CounterRegressed,
     begin_authentication,
-    check_counter,
     credential_id_of,
     verify_unknown,
 )
@@ -477,7 +475,7 @@ async def _assertion(
             return None
         return store.credential_in_tenant(connection, tenancy.tenant.tenant_id, credential_id)
 
-    def check(begun: ceremonies.Begun[tuple[CredentialRecord, str] | None]) -> _Asserted:
+    def check(begun: ceremonies.Begun[tuple[CredentialRecord, str] | None]) -> login.Verified[str]:
         record, found, tctx = begun.record, begun.found, tenancy.ctx
         if found is None:  # unknown here, or another tenant's: the same work, the same answer
             try:
@@ -489,19 +487,16 @@ async def _assertion(
         try:
             # the user handle is what registration gave the authenticator as user.id: the backend's id
             handle = external_id.encode()
-            result = login.verify_assertion(tctx, credential, record, stored, handle, begun.client_data)
-        except CounterRegressed as exc:
-            return _Asserted(stored, external_id, exc)
+            return login.verify(tctx, credential, record, stored, external_id, handle, begun.client_data)
         except CeremonyFailed as exc:
             raise AssertionFailed(detail=exc.detail) from None
-        return _Asserted(stored, external_id, result)
 
     def write(
         connection: Connection,
         begun: ceremonies.Begun[tuple[CredentialRecord, str] | None],
-        asserted: _Asserted,
+        verified: login.Verified[str],
     ) -> _Finished | PassgateError:
-        return _record_assertion(connection, tenancy, begun.record, asserted)
+        return _record_assertion(connection, tenancy, begun.record, verified)
 
     return await _finish(
         tenancy,
@@ -517,34 +512,19 @@ async def _assertion(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Asserted:
-    """An assertion whose signature verified, with the credential as read before the check; `result` is
-    the counter's refusal when the sign count went backwards (a cloned authenticator, §6.1.1)."""
-
-    stored: CredentialRecord
-    external_id: str
-    result: AssertionResult | CounterRegressed
-
-
 def _record_assertion(
-    connection: Connection, tenancy: _Tenancy, record: ChallengeRecord, asserted: _Asserted
+    connection: Connection, tenancy: _Tenancy, record: ChallengeRecord, verified: login.Verified[str]
 ) -> _Finished | PassgateError:
     """The write of a verified assertion, on the credential as it is now (another request may have used,
     flagged or deleted it since the check)."""
     tctx, tenant = tenancy.ctx, tenancy.tenant
-    fresh = store.credential_in_tenant(connection, tenant.tenant_id, asserted.stored.credential_id)
-    if fresh is None or fresh[0].user_id != asserted.stored.user_id:
+    fresh = store.credential_in_tenant(connection, tenant.tenant_id, verified.stored.credential_id)
+    if fresh is None or fresh[0].user_id != verified.stored.user_id:
         raise AssertionFailed(detail="credential deleted during the ceremony")
     stored, external_id = fresh
-    result = asserted.result
-    try:
-        if isinstance(result, CounterRegressed):
-            raise result
-        check_counter(result.sign_count, stored.sign_count)
-    except CounterRegressed as exc:
-        login.flag_clone(connection, tctx, stored, str(exc.detail))
-        return AssertionFailed(detail=exc.detail)  # returned: the flag and its audit event are kept
+    result = login.counted(connection, tctx, verified, stored)
+    if isinstance(result, CounterRegressed):
+        return AssertionFailed(detail=result.detail)  # returned: the flag and its audit event are kept
     if stored.flagged_at is not None:
         raise AssertionFailed(detail="credential flagged after a sign-count regression")
     if record.user_id is not None and stored.user_id != record.user_id:
