@@ -5,6 +5,7 @@ checked against a real server in tests/web/test_serve_limits.py.)"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ STRICTER = {(b"referrer-policy", "no-referrer")}  # a route may choose a stricte
 @pytest.fixture(scope="module")
 def https_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
     settings = make_settings(
-        tmp_path_factory.mktemp("headers"), origins=[ORIGIN], rate_limit="2/minute", max_body_bytes=8192
+        tmp_path_factory.mktemp("headers"), origins=[ORIGIN], rate_limit="3/minute", max_body_bytes=8192
     )
     ctx = Context.build(settings)
     ctx.db.migrate()
@@ -72,6 +73,7 @@ async def test_every_answer_carries_the_security_headers(http: httpx.AsyncClient
         b"strict-transport-security",
     }
     answers: dict[str, Any] = {
+        "200 lane": await http.post("/auth/login/begin", json={}),  # lanes write the guard's headers
         "page": await http.get("/signin"),
         "401": await http.get("/auth/me"),
         "403 cross-site": await http.post("/auth/logout", headers={"origin": "https://evil.example"}),
@@ -83,12 +85,13 @@ async def test_every_answer_carries_the_security_headers(http: httpx.AsyncClient
             "/auth/login/begin", content=b"{", headers={"content-type": "application/json"}
         ),
         "404": await http.get("/auth/nothing/here"),
+        "404 passkey API lane": await http.post(f"/passkeys/{uuid.uuid4()}/login/initialize", json={}),
         "405": await http.put("/auth/me"),
         "303": await http.get("/auth/no.such.link"),
         "static": await http.get("/static/passgate.css"),
         "500": await http.get("/test-boom"),
     }
-    for _ in range(3):
+    for _ in range(4):
         answers["429"] = await http.post("/auth/register/begin", json={"user_name": "someone"})
     for label, response in answers.items():
         code = label.split()[0]
