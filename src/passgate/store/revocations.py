@@ -54,8 +54,9 @@ async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
     new entries are read on the same connection. Each change also moves `Database.version`, which
     lets this process keep reads while the database is unchanged. PostgreSQL: `LISTEN` on a connection
     of its own; `record` notifies on commit, and so do triggers on `sessions` and `users` (migration
-    0011), which move `Database.version` likewise. Raises when a connection is lost (the caller then
-    forgets everything and follows again); the version is not kept meanwhile."""
+    0011), which move `Database.version` likewise, as does every second without a notification.
+    Raises when a connection is lost (the caller then forgets everything and follows again); the
+    version is not kept meanwhile."""
     query = str(_SINCE.compile(dialect=db.engine.dialect))  # the driver's own placeholders
     if db.is_sqlite:
         with db.engine.connect() as connection:  # a connection of its own, used through the bare driver:
@@ -95,8 +96,11 @@ async def follow(db: Database, interval: float) -> AsyncIterator[list[Entry]]:
                 # been answered by it, or not), then read on the listening connection itself.
                 revoked = True
                 async for note in listener.notifies(timeout=1.0, stop_after=1):
-                    db.changed()  # another connection committed: reads remembered are old
                     revoked = note.channel == CHANNEL
+                # Another connection committed, or a second went by without a word: reads remembered
+                # are old either way, so a notification lost on the way (a pooler in transaction
+                # mode, a connection gone quiet) keeps nothing longer than a second.
+                db.changed()
                 if not revoked:
                     continue
                 rows = await (await listener.execute(query, {"after": cursor})).fetchall()
