@@ -16,8 +16,9 @@ Bad moments fail closed and never stall the event loop:
   and a write waiting through a long lock costs a few µs per attempt (a bare-driver probe).
 - A driver error that means the database cannot be used (PostgreSQL down or restarting, a connection
   cut, SQLite unable to open, read or write its file): `DatabaseUnavailable` (503). SQLAlchemy
-  invalidates the pool on a disconnect and `pool_pre_ping` tests each connection on checkout, so service
-  resumes with the first request after the database is back, without a restart.
+  invalidates the pool on a disconnect and a connection idle in the pool for over a second is tested
+  on checkout (`_ping_if_idle`), so service resumes with the first request after the database is
+  back, without a restart.
 
 Driver errors are translated here, at the unit-of-work boundary only, so every face (API, pages,
 WebSockets, forward-auth) meets them as `PassgateError`s; statements inside a unit of work still see
@@ -26,6 +27,7 @@ the driver's own exceptions (e.g. `IntegrityError` for a taken name).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sqlite3
@@ -40,7 +42,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -72,14 +75,40 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
         pool_timeout=timeout,
         connect_args={"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
     )
+    event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
+    event.listen(engine, "checkin", _returned)
+    return engine
+
+
+IDLE_PING = 1.0  # seconds: a pooled PostgreSQL connection idle longer is tested before it is used
+_RETURNED = "passgate_returned"  # the pool entry's `info` key: when it was last given back
+
+
+def _ping_if_idle(dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """SQLAlchemy's pre-ping (a `SELECT 1` on checkout) for connections that sat idle in the pool over
+    `IDLE_PING` seconds only: a connection given back a moment ago is used as it is, without a round
+    trip per unit of work. A failed ping invalidates the pool (as the pre-ping does), and the pool
+    connects afresh. A connection that died within the last second fails its unit of work instead
+    (`DatabaseUnavailable`, which also invalidates the pool): the database went away while it was in
+    use, as it may during any unit of work."""
+    returned = record.info.get(_RETURNED)
+    if returned is None or time.monotonic() - returned <= IDLE_PING:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:
+        raise InvalidatePoolError(f"pooled connection failed its ping: {exc}") from exc
+
+
+def _returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED] = time.monotonic()
 
 
 def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
