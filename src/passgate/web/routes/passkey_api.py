@@ -34,7 +34,7 @@ from passgate.errors import (
     RequestInvalid,
     RequestUnreadable,
 )
-from passgate.services import passkey_api, passkey_audit, passkey_tenants
+from passgate.services import passkey_api, passkey_audit, passkey_credentials, passkey_tenants
 from passgate.services.passkey_audit import Caller
 from passgate.services.stepup import Action, acts
 from passgate.web import lanes
@@ -506,7 +506,7 @@ async def list_credentials(
     number, size = _paging(page, per_page, RequestInvalid)
     if order not in ("asc", "desc"):
         raise RequestInvalid("order must be one of 'desc asc'")
-    result = await passkey_api.list_credentials(
+    result = await passkey_credentials.list_credentials(
         ctx, tid, api_key, user_id=user_id or None, page=number, per_page=size, descending=order == "desc"
     )
     return _paged(request, result.items, number, size, result.total)
@@ -545,7 +545,7 @@ def _links(request: Request, page: int, per_page: int, total: int) -> str:
 @router.get("/credentials/{credential_id}", summary="Get a credential", responses=ERRORS)
 async def get_credential(tenant_id: str, credential_id: str, ctx: Ctx, api_key: ApiKey = None) -> HankoJSON:
     tid = _tenant(tenant_id)
-    return HankoJSON(await passkey_api.get_credential(ctx, tid, api_key, credential_id))
+    return HankoJSON(await passkey_credentials.get_credential(ctx, tid, api_key, credential_id))
 
 
 @router.patch(
@@ -561,7 +561,7 @@ async def rename_credential(
 ) -> Response:
     tid = _tenant(tenant_id)
     body = _validated(CredentialPatch, await _json(request, initialize=True))
-    await passkey_api.rename_credential(ctx, tid, api_key, credential_id, body.name, _caller(request))
+    await passkey_credentials.rename_credential(ctx, tid, api_key, credential_id, body.name, _caller(request))
     return Response(status_code=204)
 
 
@@ -573,7 +573,7 @@ async def delete_credential(
     tenant_id: str, credential_id: str, request: Request, ctx: Ctx, api_key: ApiKey = None
 ) -> Response:
     tid = _tenant(tenant_id)
-    await passkey_api.delete_credential(ctx, tid, api_key, credential_id, _caller(request))
+    await passkey_credentials.delete_credential(ctx, tid, api_key, credential_id, _caller(request))
     return Response(status_code=204)
 
 
