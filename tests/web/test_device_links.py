@@ -15,8 +15,7 @@ from sqlalchemy import update
 
 from appkit import app_client
 from flows import ORIGIN, Passkeys, unique_name
-from passgate.services import credentials as credential_service
-from passgate.services import device_links as link_service
+from passgate.services import registration as registration_service
 from passgate.services import users
 from passgate.services.context import Context
 from passgate.store.models import device_links
@@ -278,9 +277,9 @@ async def test_new_passkey_verified_with_no_write_lock(
     lock serves the whole database, no other worker waits for the check (services/ceremonies.py)."""
     if not ctx.db.is_sqlite:
         pytest.skip("SQLite's database-wide write lock")
-    service = credential_service if surface == "account page" else link_service
     browser, _ = await _signed_up(client)
-    taken = write_lock_seen(monkeypatch, service, "finish_registration", ctx)
+    # both surfaces check the new passkey with `registration.verify_new_passkey`
+    taken = write_lock_seen(monkeypatch, registration_service, "finish_registration", ctx)
     if surface == "account page":
         answer = await browser.add_passkey(SoftAuthenticator())
     else:

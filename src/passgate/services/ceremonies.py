@@ -77,10 +77,14 @@ def issue(
 async def run_finish(ctx: Context, work: Callable[[Connection], T | PassgateError]) -> T:
     """Run a unit of work that returns its refusal instead of raising it (an audited refusal, kept with
     its audit record): raise that error after the transaction committed."""
-    result = await ctx.db.run(work)
-    if isinstance(result, PassgateError):
-        raise result
-    return result
+    return raised(await ctx.db.run(work))
+
+
+def raised(outcome: T | PassgateError) -> T:
+    """A unit of work's or a finish's outcome, its refusal raised (once what it burnt is committed)."""
+    if isinstance(outcome, PassgateError):
+        raise outcome
+    return outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +139,7 @@ async def finish_verified(
             opened = opening(connection)
         client_data = read_client_data(credential)
         if consume:
-            record = challenges.consume(connection, client_data.challenge, 0.0)  # expired too: judged below
+            record = challenges.consume(connection, client_data.challenge, now())  # burnt, even expired
         else:
             record = challenges.peek(connection, client_data.challenge)
         if record is None or record.expires_at <= now() or not _belongs(record, opened, purpose):

@@ -7,14 +7,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from passgate.ceremony.encoding import b64url_encode
-from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
-from passgate.errors import BadRequest, Conflict, NotFound, PassgateError, ReauthRequired
+from passgate.ceremony.registration import NewCredential, begin_registration
+from passgate.errors import BadRequest, Conflict, NotFound, ReauthRequired
 from passgate.metadata import describe
 from passgate.services import ceremonies, names, revocation, stepup
 from passgate.services import sessions as session_service
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
-from passgate.services.registration import store_credential
+from passgate.services.registration import store_credential, verify_new_passkey
 from passgate.services.sessions import Current
 from passgate.services.stepup import Action
 from passgate.store import audit, credentials, groups, links, sessions, users
@@ -61,12 +61,7 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
         record = begun.record
         if record.user_id != current.user.id or record.session_id != current.session.id:
             raise BadRequest("This ceremony belongs to another session.", code="ceremony_mismatch")
-        return finish_registration(
-            ctx.rp,
-            credential=credential,
-            expected_challenge=record.challenge,
-            origin=record.state.get("origin"),
-        )
+        return verify_new_passkey(ctx, credential, record)
 
     def write(connection: Connection, _begun: ceremonies.Begun[None], new: NewCredential) -> CredentialRecord:
         if not stepup.allows(
@@ -85,12 +80,11 @@ async def finish_add(ctx: Context, current: Current, credential: dict[str, Any])
         assert stored is not None
         return stored
 
-    outcome = await ceremonies.finish_verified(
-        ctx, credential, "add", read=ceremonies.read_nothing, check=check, write=write
+    return ceremonies.raised(
+        await ceremonies.finish_verified(
+            ctx, credential, "add", read=ceremonies.read_nothing, check=check, write=write
+        )
     )
-    if isinstance(outcome, PassgateError):
-        raise outcome
-    return outcome
 
 
 async def rename(ctx: Context, current: Current, credential_id: bytes, name: str) -> None:

@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
-from passgate.errors import BadRequest, LinkInvalid, NotFound, PassgateError
+from passgate.ceremony.registration import NewCredential, begin_registration
+from passgate.errors import BadRequest, LinkInvalid, NotFound
 from passgate.services import ceremonies, stepup
 from passgate.services.ceremonies import Client
 from passgate.services.context import Context
-from passgate.services.registration import store_and_sign_in
+from passgate.services.registration import store_and_sign_in, verify_new_passkey
 from passgate.services.sessions import Current, SignedIn
 from passgate.services.stepup import Action
 from passgate.store import audit, credentials, links, users
@@ -184,13 +184,7 @@ async def finish(ctx: Context, credential: dict[str, Any], client: Client) -> Si
     """Verify the new passkey, use up the link, and sign this device in."""
 
     def check(begun: ceremonies.Begun[None]) -> NewCredential:
-        record = begun.record
-        return finish_registration(
-            ctx.rp,
-            credential=credential,
-            expected_challenge=record.challenge,
-            origin=record.state.get("origin"),
-        )
+        return verify_new_passkey(ctx, credential, begun.record)
 
     def write(connection: Connection, begun: ceremonies.Begun[None], new: NewCredential) -> SignedIn:
         record = begun.record
@@ -202,12 +196,11 @@ async def finish(ctx: Context, credential: dict[str, Any], client: Client) -> Si
         _audit(connection, ctx, user.id, "link_used", signed_in.session.id, link_id=link.id)
         return signed_in
 
-    outcome = await ceremonies.finish_verified(
-        ctx, credential, "device", read=ceremonies.read_nothing, check=check, write=write
+    return ceremonies.raised(
+        await ceremonies.finish_verified(
+            ctx, credential, "device", read=ceremonies.read_nothing, check=check, write=write
+        )
     )
-    if isinstance(outcome, PassgateError):
-        raise outcome
-    return outcome
 
 
 def require_passphrase(value: object) -> str:

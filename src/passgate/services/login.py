@@ -72,7 +72,7 @@ async def begin(
 
 def _allowed(connection: Connection, ctx: Context, key: str | None) -> list[tuple[bytes, str]]:
     """The named user's credentials, or a stable decoy list when the name is unknown or disabled."""
-    assert key is not None
+    assert key is not None  # a usernameless begin made its options before its unit of work
     user = users.by_key(connection, ctx.tenant_id, key)
     allow = credentials.ids_for_user(connection, user.id) if user and not user.disabled else []
     return allow or decoy_allow_list(connection, ctx, key)
@@ -133,10 +133,7 @@ async def finish(
     replay, flagged credential or disabled account look the same from outside. On SQLite the verify holds
     no write lock (`ceremonies.finish_verified`); the write re-reads the credential and its owner.
     """
-    try:
-        credential_id: bytes | None = credential_id_of(credential)
-    except BadRequest:
-        credential_id = None  # refused by the check below, the challenge burnt like any other failure
+    credential_id = presented_id(credential)
 
     def read(connection: Connection, _record: ChallengeRecord) -> Found:
         return credentials.get_with_owner(connection, credential_id) if credential_id is not None else None
@@ -202,6 +199,15 @@ async def finish(
             raise outcome
         raise SignInFailed(detail=outcome.detail) if isinstance(outcome, BadRequest) else outcome
     return outcome
+
+
+def presented_id(credential: dict[str, Any]) -> bytes | None:
+    """The id of the credential presented; None when its rawId cannot be read, which the check then
+    refuses like an unknown credential (the challenge burnt like any other failure's)."""
+    try:
+        return credential_id_of(credential)
+    except BadRequest:
+        return None
 
 
 def verify_assertion(

@@ -460,10 +460,10 @@ async def _assertion(
     keyed = purpose in ("api_transaction", "api_mfa_login")
     tenancy = _Tenancy(ctx, tenant_id, api_key, key_required=keyed, mfa=purpose == "api_mfa_login")
 
+    credential_id = login.presented_id(credential)
+
     def read(connection: Connection, _record: ChallengeRecord) -> tuple[CredentialRecord, str] | None:
-        try:
-            credential_id = credential_id_of(credential)
-        except BadRequest:  # an unreadable rawId: refused by the check, the challenge burnt
+        if credential_id is None:
             return None
         return store.credential_in_tenant(connection, tenancy.tenant.tenant_id, credential_id)
 

@@ -161,15 +161,10 @@ def issue_token(ctx: Context, tenant: TenantRecord, key: TokenKeyRecord, proof: 
     return jwt.encode(header, claims, _private_key(ctx, key))
 
 
-def signing_key(ctx: Context, connection: Connection, tenant: TenantRecord) -> TokenKeyRecord | None:
-    """The tenant's current signing key, already opened: called inside a finalize's unit of work, so a
-    secret key removed from the configuration refuses the ceremony (ConfigError, rolled back) before
-    a passkey is stored or a counter moves, instead of failing after the commit."""
-    return opened(ctx, store.signing_key(connection, tenant.tenant_id))
-
-
 def opened(ctx: Context, key: TokenKeyRecord | None) -> TokenKeyRecord | None:
-    """`key`, once a configured secret key opened it (ConfigError when none does)."""
+    """`key`, once a configured secret key opened it (ConfigError when none does): a finalize calls it in
+    its write, so a secret key removed from the configuration refuses the ceremony (rolled back) before
+    a passkey is stored or a counter moves, instead of failing after the commit."""
     if key is not None:
         _private_key(ctx, key)
     return key

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from passgate.ceremony.encoding import b64url_decode, b64url_encode
 from passgate.ceremony.registration import NewCredential, begin_registration, finish_registration
-from passgate.errors import CeremonyFailed, Conflict, Forbidden, PassgateError
+from passgate.errors import CeremonyFailed, Conflict, Forbidden
 from passgate.metadata import describe
 from passgate.services import ceremonies, names, sessions
 from passgate.services.ceremonies import Client
@@ -17,7 +17,7 @@ from passgate.services.context import Context
 from passgate.services.sessions import SignedIn
 from passgate.store import audit, credentials, users
 from passgate.store.database import now
-from passgate.store.records import CredentialRecord, UserRecord
+from passgate.store.records import ChallengeRecord, CredentialRecord, UserRecord
 from passgate.useragent import passkey_name
 
 USER_HANDLE_BYTES = 32  # opaque and random: never derived from the name (W3C WebAuthn L3 §14.6.1)
@@ -60,12 +60,7 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) ->
     """Verify the new passkey (with no transaction open), then create the account and start its session."""
 
     def check(begun: ceremonies.Begun[None]) -> NewCredential:
-        return finish_registration(
-            ctx.rp,
-            credential=credential,
-            expected_challenge=begun.record.challenge,
-            origin=begun.record.state.get("origin"),
-        )
+        return verify_new_passkey(ctx, credential, begun.record)
 
     def write(connection: Connection, begun: ceremonies.Begun[None], new: NewCredential) -> SignedIn:
         state = begun.record.state
@@ -83,12 +78,19 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) ->
             raise _name_taken(str(state["user_name"])) from None
         return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
 
-    outcome = await ceremonies.finish_verified(
-        ctx, credential, "register", read=ceremonies.read_nothing, check=check, write=write
+    return ceremonies.raised(
+        await ceremonies.finish_verified(
+            ctx, credential, "register", read=ceremonies.read_nothing, check=check, write=write
+        )
     )
-    if isinstance(outcome, PassgateError):
-        raise outcome
-    return outcome
+
+
+def verify_new_passkey(ctx: Context, credential: dict[str, Any], record: ChallengeRecord) -> NewCredential:
+    """The check of a new first-party passkey (sign-up, the account page, a device link): W3C WebAuthn
+    L3 §7.1 against the ceremony's challenge, from the origin that began it."""
+    return finish_registration(
+        ctx.rp, credential=credential, expected_challenge=record.challenge, origin=record.state.get("origin")
+    )
 
 
 def store_credential(
