@@ -63,7 +63,7 @@ from passgate.errors import (
 from passgate.services import ceremonies, login, passkey_audit, passkey_tenants
 from passgate.services.ceremonies import Purpose
 from passgate.services.context import Context
-from passgate.services.passkey_audit import Caller
+from passgate.services.passkey_audit import NOBODY, Caller
 from passgate.services.passkey_tenants import (
     Proof,
     issue_token,
@@ -84,7 +84,6 @@ R = TypeVar("R")
 V = TypeVar("V")
 USER_HANDLE_BYTES = 32  # the users row's own handle; authenticators get the backend's id (Hanko's choice)
 MFA_USER_VERIFICATION: UserVerification = "preferred"  # Hanko's MFA default: a second factor, possession
-NOBODY = Caller()
 # Hanko's audit-log event type of each ceremony: `<event>_init_succeeded`, `<event>_final_failed`, …
 EVENTS: dict[Purpose, str] = {
     "api_register": "webauthn_registration",

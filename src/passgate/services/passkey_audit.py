@@ -37,6 +37,9 @@ class Caller:
     request_id: str = ""
 
 
+NOBODY = Caller()  # a call from within (tests, the command line): no address, agent or request id
+
+
 @dataclass(frozen=True, slots=True)
 class AuditLogPage:
     items: list[dict[str, Any]]

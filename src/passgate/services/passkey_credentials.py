@@ -16,13 +16,11 @@ from passgate.errors import BadRequest, CredentialNotFound
 from passgate.metadata import describe
 from passgate.services import passkey_audit
 from passgate.services.context import Context
-from passgate.services.passkey_audit import Caller, rfc3339
+from passgate.services.passkey_audit import NOBODY, Caller, rfc3339
 from passgate.services.passkey_tenants import open_tenant
 from passgate.store import tenants as store
 from passgate.store.records import CredentialRecord
 from passgate.store.tenants import TenantRecord
-
-NOBODY = Caller()
 
 
 @dataclass(frozen=True, slots=True)
