@@ -3,7 +3,10 @@
 A unit of work is a plain function over a `Connection`, run in one transaction. On PostgreSQL it runs
 on a worker thread: one hop per unit of work instead of one per statement (an async driver hops per
 statement). On SQLite it runs right on the event loop: statements take microseconds, and a thread hop
-would cost more than the work (see docs/performance.md).
+would cost more than the work (see docs/performance.md). There the write units that arrive within one
+turn of the event loop commit together (group commit): one `BEGIN IMMEDIATE` and one `COMMIT` for all
+of them, each unit in a savepoint of its own, so that one that fails rolls back its own writes only.
+Under load that halves the commits, and the write-lock acquisitions that several workers contend for.
 
 Bad moments fail closed and never stall the event loop:
 
@@ -27,6 +30,7 @@ the driver's own exceptions (e.g. `IntegrityError` for a taken name).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 import os
@@ -35,6 +39,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,6 +153,8 @@ class Database:
         self.engine = make_engine(url, timeout)
         self.is_sqlite = url.startswith("sqlite")
         self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
+        self._gathered: list[_Waiting] = []  # SQLite: write units waiting for this loop turn's commit
+        self._waiting: set[asyncio.Task[None]] = set()  # SQLite: gathered turns waiting for the lock
         # Bumped by every write unit of work of this process and, while a follower watches SQLite for
         # other connections' commits (store/revocations.py `follow`), by each of those: see `version`.
         self.generation = 0
@@ -179,13 +186,48 @@ class Database:
             raise self._translate(exc) from exc
 
     async def run(self, work: UnitOfWork[T], *, write: bool = True) -> T:
-        """Run `work` in one transaction: inline on SQLite, on a worker thread otherwise."""
+        """Run `work` in one transaction: inline on SQLite, on a worker thread otherwise.
+
+        On SQLite the write units that arrive within one turn of the event loop share one transaction
+        (group commit, `_commit_gathered`): each runs in a savepoint of its own, so what one raises
+        rolls back its writes alone, and every caller resumes once the one `COMMIT` is done."""
         if not self.is_sqlite:
             return await anyio.to_thread.run_sync(_call_transact, self, work, write)
+        if write:
+            return await self._gather(work)
         try:
             return self._transact_on_loop(work, write)
         except _Busy:
             return await self._retry_on_loop(work, write)
+
+    def _gather(self, work: UnitOfWork[T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(work, loop.create_future())
+        self._gathered.append(waiting)
+        if len(self._gathered) == 1:
+            loop.call_soon(self._commit_gathered)
+        return waiting.future
+
+    def _commit_gathered(self) -> None:
+        """Run the write units gathered in this loop turn in one transaction and hand each its outcome;
+        when another connection holds the write lock, wait for it as a single unit of work would."""
+        gathered, self._gathered = self._gathered, []
+        work = functools.partial(_each_in_savepoint, gathered)
+        try:
+            _hand_out(gathered, self._transact_on_loop(work, True))
+        except _Busy:
+            waiting = asyncio.get_running_loop().create_task(self._commit_when_free(gathered, work))
+            self._waiting.add(waiting)  # a reference until it is done (asyncio keeps only a weak one)
+            waiting.add_done_callback(self._waiting.discard)
+        except BaseException as exc:
+            _hand_out(gathered, _Failed(exc))
+
+    async def _commit_when_free(self, gathered: list[_Waiting], work: UnitOfWork[list[Any]]) -> None:
+        try:
+            outcomes: list[Any] | _Failed = await self._retry_on_loop(work, True)
+        except BaseException as exc:
+            outcomes = _Failed(exc)
+        _hand_out(gathered, outcomes)
 
     async def _retry_on_loop(self, work: UnitOfWork[T], write: bool) -> T:
         """SQLite was busy: try again until `timeout`, sleeping between attempts without holding the loop.
@@ -376,6 +418,61 @@ class Database:
             self._loop_connection.invalidate()
             self._loop_connection = None
         self.engine.dispose()
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A write unit gathered for the next group commit, and the future its caller awaits."""
+
+    work: UnitOfWork[Any]
+    future: asyncio.Future[Any]
+
+
+class _Failed:
+    """A gathered unit's exception, kept while the other units of its transaction commit."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _each_in_savepoint(gathered: list[_Waiting], connection: Connection) -> list[Any]:
+    """Run each gathered unit of work; alone, as it is; with others, each in a savepoint, so that one
+    that raises rolls back its own writes only. An error that means the database cannot be used fails
+    them all (the transaction is rolled back)."""
+    if len(gathered) == 1:
+        return [gathered[0].work(connection)]
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    outcomes: list[Any] = []
+    for waiting in gathered:
+        driver.execute("SAVEPOINT unit")
+        try:
+            outcomes.append(waiting.work(connection))
+        except DBAPIError as exc:
+            if _sqlite_code(exc) in SQLITE_BUSY_CODES | SQLITE_UNAVAILABLE_CODES:
+                raise
+            driver.execute("ROLLBACK TO SAVEPOINT unit")
+            outcomes.append(_Failed(exc))
+        except Exception as exc:
+            driver.execute("ROLLBACK TO SAVEPOINT unit")
+            outcomes.append(_Failed(exc))
+        driver.execute("RELEASE SAVEPOINT unit")
+    return outcomes
+
+
+def _hand_out(gathered: list[_Waiting], outcomes: list[Any] | _Failed) -> None:
+    """Each caller its unit's outcome: what it returned (a returned refusal included), what it raised,
+    or the whole transaction's failure."""
+    for index, waiting in enumerate(gathered):
+        if waiting.future.done():  # its caller was cancelled
+            continue
+        outcome = outcomes if isinstance(outcomes, _Failed) else outcomes[index]
+        if isinstance(outcome, _Failed):
+            waiting.future.set_exception(outcome.error)
+        else:
+            waiting.future.set_result(outcome)
 
 
 class _Busy(Exception):

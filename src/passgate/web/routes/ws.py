@@ -83,6 +83,16 @@ def _close_code(exc: PassgateError) -> int:
     return CLOSE_REFUSED
 
 
+async def _send(websocket: WebSocket, message: dict[str, Any]) -> None:
+    """Send a message. A connection closed meanwhile is a disconnect: the client went away, or the
+    WebSocket layer closed it (1009 for an oversized message) while the ceremony awaited the database,
+    and the layer refuses any later message."""
+    try:
+        await websocket.send_json(message)
+    except (OSError, RuntimeError) as exc:
+        raise WebSocketDisconnect(1006) from exc
+
+
 async def _fail(websocket: WebSocket, message: str, code: str, close_code: int) -> None:
     """Send the error message and close; quietly, when the client has gone already."""
     if websocket.application_state is WebSocketState.DISCONNECTED:
@@ -106,7 +116,7 @@ async def _run(
         if group is not None:
             await count(websocket, group)
         outcome = await flow(ctx)
-        await websocket.send_json({"status": "success", **outcome})
+        await _send(websocket, {"status": "success", **outcome})
         await websocket.close()
     except PassgateError as exc:
         if exc.detail:
@@ -135,7 +145,7 @@ async def register_new(websocket: WebSocket) -> None:
             display_name=params.get("display_name", ""),
             client=client,
         )
-        await websocket.send_json(options)
+        await _send(websocket, options)
         result = await registration.finish(
             ctx, credential=await _credential(websocket, ctx, RegistrationCredential), client=client
         )
@@ -152,7 +162,7 @@ async def add_credential(websocket: WebSocket) -> None:
     async def flow(ctx: Context) -> dict[str, Any]:
         current = await sessions.authenticate(ctx, session_token(websocket))
         options = await credentials.begin_add(ctx, current, client_of(websocket))
-        await websocket.send_json(options)
+        await _send(websocket, options)
         record = await credentials.finish_add(
             ctx, current, await _credential(websocket, ctx, RegistrationCredential)
         )
@@ -170,7 +180,7 @@ async def add_device_credential(websocket: WebSocket) -> None:
         client = client_of(websocket)
         first = await _receive(websocket, ctx)
         options = await device_links.begin(ctx, device_links.require_passphrase(first.get("token")), client)
-        await websocket.send_json(options)
+        await _send(websocket, options)
         result = await device_links.finish(
             ctx, await _credential(websocket, ctx, RegistrationCredential), client
         )
@@ -189,7 +199,7 @@ async def authenticate(websocket: WebSocket) -> None:
         options = await login.begin(
             ctx, user_name=websocket.query_params.get("user_name"), current=None, client=client
         )
-        await websocket.send_json(options)
+        await _send(websocket, options)
         result = await login.finish(
             ctx,
             credential=await _credential(websocket, ctx, AuthenticationCredential),
