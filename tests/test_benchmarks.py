@@ -119,6 +119,15 @@ def test_a_tiny_benchmark_run_prints_every_target() -> None:
         assert line.rstrip().endswith(("PASS", "MISS")), line
 
 
+def test_busy_speed_is_each_process_speed_against_one_alone() -> None:
+    """The scaling phase's reading of the machine: two processes at once never run faster than one
+    alone (beyond timing noise), and they run."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import login
+
+    assert 0.1 < login.busy_speed(rounds=1) < 1.3
+
+
 def test_a_tiny_passkey_api_benchmark_run_prints_its_target() -> None:
     """`benchmarks/passkey_api.py` with tiny phases: a tenant and key made with the CLI, users registered
     through the API, every phase without errors, the signature timed, both target lines judged."""
