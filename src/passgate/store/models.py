@@ -128,6 +128,7 @@ challenges = Table(
     _optional("session_id", String(64)),
     _required("state", JSON),
     _required("expires_at", Float),  # no index: migration 0009
+    sqlite_with_rowid=False,  # one B-tree: migration 0012
 )
 
 sessions = Table(
