@@ -30,6 +30,7 @@ pytestmark = pytest.mark.browser
 SEEN = SCREENSHOTS / "seen"
 DOCS = ROOT / "docs" / "screenshots"
 UPDATE_DOCS = os.environ.get("PASSGATE_UPDATE_SCREENSHOTS") == "1"
+STEPUP_SECONDS = 4  # PASSGATE_STEPUP_MAX_AGE of the walk-through
 # The screenshots the README and docs/pages.md show.
 DOC_SHOTS = {
     "index-signed-in-desktop-light",
@@ -151,7 +152,9 @@ class Looker:
 async def test_every_page_as_a_person_sees_it(
     passgate_server: ServerFactory, passkey_page: PageFactory
 ) -> None:
-    server = passgate_server(PASSGATE_STEPUP_MAX_AGE="1")
+    # Long enough for the screenshots between a passkey check and the action that relies on it on a
+    # slow machine (1 s was not), short enough to wait out once.
+    server = passgate_server(PASSGATE_STEPUP_MAX_AGE=str(STEPUP_SECONDS))
     looker = Looker()
     tab = await passkey_page(f"{server.url}/")
     await watch(tab)
@@ -190,7 +193,7 @@ async def test_every_page_as_a_person_sees_it(
     await expect(page.locator("#confirm")).to_be_visible()
     await looker.look(page, "confirm-remove", full_page=False)
     await page.locator("#confirm").get_by_role("button", name="Cancel").click()
-    await asyncio.sleep(1.1)  # PASSGATE_STEPUP_MAX_AGE=1: the next sensitive action asks again
+    await asyncio.sleep(STEPUP_SECONDS + 0.1)  # the check went stale: the next sensitive action asks again
     await page.get_by_role("button", name="Create a device link").click()
     await expect(page.locator("#stepup")).to_be_visible()
     await looker.look(page, "stepup", full_page=False)

@@ -63,6 +63,7 @@ MIGRATION_WAIT_MS = 30_000  # workers starting together migrate one after the ot
 # SQLite result codes (https://www.sqlite.org/rescode.html), primary code = extended code & 0xFF.
 SQLITE_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 SQLITE_UNAVAILABLE_CODES = {8, 10, 11, 13, 14, 15, 26}  # READONLY IOERR CORRUPT FULL CANTOPEN PROTOCOL NOTADB
+_WHOLE_TURN = SQLITE_BUSY_CODES | SQLITE_UNAVAILABLE_CODES  # a group commit's unit fails them all with these
 
 
 def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
@@ -428,13 +429,11 @@ class _Waiting:
     future: asyncio.Future[Any]
 
 
+@dataclass(frozen=True, slots=True)
 class _Failed:
     """A gathered unit's exception, kept while the other units of its transaction commit."""
 
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException):
-        self.error = error
+    error: BaseException
 
 
 def _each_in_savepoint(gathered: list[_Waiting], connection: Connection) -> list[Any]:
@@ -450,12 +449,9 @@ def _each_in_savepoint(gathered: list[_Waiting], connection: Connection) -> list
         driver.execute("SAVEPOINT unit")
         try:
             outcomes.append(waiting.work(connection))
-        except DBAPIError as exc:
-            if _sqlite_code(exc) in SQLITE_BUSY_CODES | SQLITE_UNAVAILABLE_CODES:
-                raise
-            driver.execute("ROLLBACK TO SAVEPOINT unit")
-            outcomes.append(_Failed(exc))
         except Exception as exc:
+            if isinstance(exc, DBAPIError) and _sqlite_code(exc) in _WHOLE_TURN:
+                raise
             driver.execute("ROLLBACK TO SAVEPOINT unit")
             outcomes.append(_Failed(exc))
         driver.execute("RELEASE SAVEPOINT unit")
