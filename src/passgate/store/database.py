@@ -6,7 +6,8 @@ statement). On SQLite it runs right on the event loop: statements take microseco
 would cost more than the work (see docs/performance.md). There the write units that arrive within one
 turn of the event loop commit together (group commit): one `BEGIN IMMEDIATE` and one `COMMIT` for all
 of them, each unit in a savepoint of its own, so that one that fails rolls back its own writes only.
-Under load that halves the commits, and the write-lock acquisitions that several workers contend for.
+At 8 concurrent sign-ins that about halves the commits, and the write-lock acquisitions that several
+workers contend for.
 
 Bad moments fail closed and never stall the event loop:
 
