@@ -307,3 +307,18 @@ def test_name_probing_over_register_new_and_authenticate_is_throttled(limited: t
         other_64 = _client(app, "2001:db8:1:3::10")
         with other_64, other_64.websocket_connect(f"{WS}/authenticate", headers=dict(HEADERS)) as ws:
             assert "publicKey" in ws.receive_json()
+
+
+async def test_a_send_after_the_layer_closed_the_connection_is_a_disconnect() -> None:
+    """uvicorn's WebSocket layer closes a connection itself (1009 for an oversized message) and then
+    refuses the app's next message with a RuntimeError. A ceremony that awaited the database meanwhile
+    ends as a disconnect, not as "WebSocket ceremony failed" with a traceback: the client has its close
+    code already. (The fuzz test met this race; here it is made on purpose.)"""
+    from passgate.web.routes import ws
+
+    class ClosedByTheLayer:
+        async def send_json(self, _message: Any) -> None:
+            raise RuntimeError("Unexpected ASGI message 'websocket.send', after sending 'websocket.close'.")
+
+    with pytest.raises(WebSocketDisconnect):
+        await ws._send(ClosedByTheLayer(), {"publicKey": {}})  # type: ignore[arg-type]

@@ -216,13 +216,15 @@ class Database:
         gathered, self._gathered = self._gathered, []
         work = functools.partial(_each_in_savepoint, gathered)
         try:
-            _hand_out(gathered, self._transact_on_loop(work, True))
+            outcomes: list[Any] | _Failed = self._transact_on_loop(work, True)
         except _Busy:
             waiting = asyncio.get_running_loop().create_task(self._commit_when_free(gathered, work))
             self._waiting.add(waiting)  # a reference until it is done (asyncio keeps only a weak one)
             waiting.add_done_callback(self._waiting.discard)
+            return
         except BaseException as exc:
-            _hand_out(gathered, _Failed(exc))
+            outcomes = _Failed(exc)
+        _hand_out(gathered, outcomes)
 
     async def _commit_when_free(self, gathered: list[_Waiting], work: UnitOfWork[list[Any]]) -> None:
         try:
