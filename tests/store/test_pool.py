@@ -1,7 +1,12 @@
-"""PostgreSQL's connection pool: a connection given back a moment ago is used without a `SELECT 1`
-first; one idle for longer is tested, and replaced when the server ended it meanwhile."""
+"""PostgreSQL's connection pools: a connection given back a moment ago is used without a `SELECT 1`
+first; one idle for longer is tested, and replaced when the server ended it meanwhile. The server's units
+of work run on the event loop (psycopg's asyncio connection), keep their connections through a burst,
+and give them back when the app ends."""
 
 from __future__ import annotations
+
+import asyncio
+import threading
 
 import psycopg
 import pytest
@@ -33,4 +38,61 @@ def test_only_an_idle_connection_is_pinged_and_a_dead_one_replaced(
         admin.execute("SELECT pg_terminate_backend(%s)", (first,))
     replaced = _backend_pid(db)  # answered: the ping found it dead and the pool connected afresh
     assert replaced != first and len(pings) == 1
+    db.dispose()
+
+
+async def _backend_pid_on_loop(db: Database, pause: float = 0.0) -> int:
+    query = text("SELECT pg_backend_pid() FROM pg_sleep(:pause)")
+    pid = await db.run(lambda c: c.execute(query, {"pause": pause}).scalar_one(), write=False)
+    return int(pid)
+
+
+async def test_on_the_event_loop_a_connection_is_kept_and_a_dead_one_replaced(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(postgres_url)
+    first = await _backend_pid_on_loop(db)
+    assert await _backend_pid_on_loop(db) == first
+
+    monkeypatch.setattr(database, "IDLE_PING", 0.0)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+    assert await _backend_pid_on_loop(db) != first  # the ping found it dead: no 503 for this request
+    await db.release()
+    db.dispose()
+
+
+async def test_units_of_work_run_on_the_event_loop_thread(database_url: str) -> None:
+    """No worker thread per unit of work on either database (on PostgreSQL, threads handing the GIL
+    to each other at every round trip cost more CPU than the statements)."""
+    db = Database(database_url)
+    assert await db.run(lambda _c: threading.get_ident(), write=False) == threading.get_ident()
+    assert await db.run(lambda _c: threading.get_ident()) == threading.get_ident()
+    await db.release()
+    db.dispose()
+
+
+async def test_a_burst_of_sixteen_units_keeps_its_connections_and_release_closes_them(
+    postgres_url: str,
+) -> None:
+    """Sixteen units in flight at once, four times over, use the same sixteen connections: none is
+    closed when given back (one worker with 16 requests in flight once paid a new PostgreSQL backend
+    for every sixth unit of work)."""
+    db = Database(postgres_url)
+    seen: set[int] = set()
+    for _ in range(4):
+        pids = await asyncio.gather(*(_backend_pid_on_loop(db, 0.05) for _ in range(16)))
+        assert len(set(pids)) == 16  # all sixteen were in flight together
+        seen.update(pids)
+    assert len(seen) == 16
+
+    await db.release()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        for _ in range(100):  # a backend leaves pg_stat_activity a moment after its client closed
+            query = "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)"
+            if not admin.execute(query, (list(seen),)).fetchall():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("release() left connections open")
     db.dispose()

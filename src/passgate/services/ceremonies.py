@@ -6,7 +6,7 @@ challenge, whatever happens next (W3C WebAuthn L3 §13.5.3), and writes in one s
 that re-reads whatever the check relied on and could have changed, inside a savepoint: a failure rolls
 back every write but keeps the challenge burnt. On SQLite the database-wide write lock is thus held
 for the writes alone, so workers are not serialised on each other's verifies. PostgreSQL locks rows,
-not the database: there the three steps run in one unit of work (one thread hop), with the same
+not the database: there the three steps run in one unit of work, with the same
 re-read.
 """
 
@@ -115,7 +115,7 @@ async def finish_verified(
 
     On SQLite, whose one write lock serves the whole database, `read` runs in a read-only unit of work,
     `check` with no transaction open, and the consume and `write` in one short write unit. On PostgreSQL,
-    which locks rows, all three run in one unit of work (one thread hop), the challenge consumed first.
+    which locks rows, all three run in one unit of work, the challenge consumed first.
     Either way `write` must re-read what the check relied on and another request could change meanwhile
     (a sign count, a flag). It runs in a savepoint: a refusal it raises rolls back its writes, one it
     returns is committed with the burnt challenge (`savepoint=False` when it raises only before its
@@ -188,7 +188,7 @@ async def finish_verified(
 
         return await ctx.db.run(commit)
 
-    # PostgreSQL locks rows, not the database: one unit of work (one thread hop) consumes the challenge
+    # PostgreSQL locks rows, not the database: one unit of work consumes the challenge
     # first, then reads, checks and writes (`write` still re-reads: another transaction may commit
     # while this one checks).
     def at_once(connection: Connection) -> T | PassgateError:

@@ -156,8 +156,8 @@ class SessionMemory:
         self._reading.pop(session_id, None)  # a read under way may predate the revocation
 
     def revoked(self, user_id: str, session_ids: list[str] | None) -> None:
-        """Forget ended sessions, or (`None`) every session of the user. Safe from a worker thread (units
-        of work on PostgreSQL run there): only atomic dict operations and a snapshot."""
+        """Forget ended sessions, or (`None`) every session of the user. Safe from a worker thread too:
+        only atomic dict operations and a snapshot."""
         if session_ids is None:
             session_ids = [
                 sid

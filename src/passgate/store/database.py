@@ -1,9 +1,13 @@
 """The database: one SQLAlchemy engine (sqlite3 or psycopg 3), migrations, and units of work.
 
 A unit of work is a plain function over a `Connection`, run in one transaction. On PostgreSQL it runs
-on a worker thread: one hop per unit of work instead of one per statement (an async driver hops per
-statement). On SQLite it runs right on the event loop: statements take microseconds, and a thread hop
-would cost more than the work (see docs/performance.md). There the write units that arrive within one
+on the event loop too, through psycopg's asyncio connection: SQLAlchemy's asyncio extension runs the
+plain function in a greenlet (`AsyncConnection.run_sync`), and each statement awaits its round trip
+without a thread. A worker thread per unit of work cost more: at 8 units in flight, threads handing the
+GIL to each other at every round trip took about twice the CPU of the same unit on the loop (see
+docs/performance.md). Code run outside the server (the command line, migrations, the follower's first
+read) uses a plain psycopg engine of its own, `Database.transact`. On SQLite a unit runs right on the
+event loop: statements take microseconds. There the write units that arrive within one
 turn of the event loop commit together (group commit): one `BEGIN IMMEDIATE` and one `COMMIT` for all
 of them, each unit in a savepoint of its own, so that one that fails rolls back its own writes only.
 At 8 concurrent sign-ins that about halves the commits, and the write-lock acquisitions that several
@@ -46,11 +50,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from passgate.errors import ConfigError, DatabaseBusy, DatabaseUnavailable, PassgateError
@@ -82,13 +86,28 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(
-        url,
-        pool_size=10,
-        max_overflow=20,
-        pool_timeout=timeout,
-        connect_args={"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
+    return _pooled(create_engine(url, **_pool_options(timeout)))
+
+
+def make_async_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> AsyncEngine:
+    """The PostgreSQL engine of the server's units of work: psycopg's asyncio connection, the same pool."""
+    engine = create_async_engine(
+        make_url(url).set(drivername="postgresql+psycopg_async"), **_pool_options(timeout)
     )
+    _pooled(engine.sync_engine)
+    return engine
+
+
+def _pool_options(timeout: float) -> dict[str, Any]:
+    return {
+        "pool_size": 20,
+        "max_overflow": 10,
+        "pool_timeout": timeout,
+        "connect_args": {"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
+    }
+
+
+def _pooled(engine: Engine) -> Engine:
     event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
     event.listen(engine, "checkin", _returned)
     return engine
@@ -157,6 +176,7 @@ class Database:
         self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
         self._gathered: list[_Waiting] = []  # SQLite: write units waiting for this loop turn's commit
         self._waiting: set[asyncio.Task[None]] = set()  # SQLite: gathered turns waiting for the lock
+        self._on_loop: AsyncEngine | None = None  # PostgreSQL: the server's units of work, made on first use
         # Bumped by every write unit of work of this process and, while a follower watches SQLite for
         # other connections' commits (store/revocations.py `follow`), by each of those: see `version`.
         self.generation = 0
@@ -188,19 +208,39 @@ class Database:
             raise self._translate(exc) from exc
 
     async def run(self, work: UnitOfWork[T], *, write: bool = True) -> T:
-        """Run `work` in one transaction: inline on SQLite, on a worker thread otherwise.
+        """Run `work` in one transaction on the event loop: inline on SQLite; on PostgreSQL in a greenlet
+        whose statements await their round trips (`_run_async`).
 
         On SQLite the write units that arrive within one turn of the event loop share one transaction
         (group commit, `_commit_gathered`): each runs in a savepoint of its own, so what one raises
         rolls back its writes alone, and every caller resumes once the one `COMMIT` is done."""
         if not self.is_sqlite:
-            return await anyio.to_thread.run_sync(_call_transact, self, work, write)
+            return await self._run_async(work, write)
         if write:
             return await self._gather(work)
         try:
             return self._transact_on_loop(work, write)
         except _Busy:
             return await self._retry_on_loop(work, write)
+
+    async def _run_async(self, work: UnitOfWork[T], write: bool) -> T:
+        engine = self._on_loop
+        if engine is None:
+            engine = self._on_loop = make_async_engine(self.url, self.timeout)
+        if write:
+            self.changed()
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(_in_transaction, work)
+        except (DBAPIError, PoolTimeout) as exc:
+            raise self._translate(exc) from exc
+
+    async def release(self) -> None:
+        """Close the connections of the PostgreSQL units of work run so far; they belong to the event
+        loop that opened them (the app's lifespan calls this as it ends). The next unit opens new ones."""
+        engine, self._on_loop = self._on_loop, None
+        if engine is not None:
+            await engine.dispose()
 
     def _gather(self, work: UnitOfWork[T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -422,6 +462,9 @@ class Database:
             self._loop_connection.invalidate()
             self._loop_connection = None
         self.engine.dispose()
+        if self._on_loop is not None:  # outside its event loop: let go of its connections, unclosed
+            self._on_loop.sync_engine.dispose(close=False)
+            self._on_loop = None
 
 
 @dataclass(slots=True)
@@ -499,8 +542,9 @@ def _first_line(exc: DBAPIError) -> str:
     return lines[0] if lines else type(exc.orig).__name__
 
 
-def _call_transact(database: Database, work: UnitOfWork[Any], write: bool) -> Any:
-    return database.transact(work, write=write)
+def _in_transaction(connection: Connection, work: UnitOfWork[T]) -> T:
+    with connection.begin():
+        return work(connection)
 
 
 def now() -> float:

@@ -1,11 +1,12 @@
 """Prepared statements for the hot paths: a Core statement, compiled once per dialect by SQLAlchemy,
-run on the driver connection of the caller's unit of work.
+run on the DBAPI connection of the caller's unit of work (sqlite3's, or SQLAlchemy's asyncio adaptation of
+psycopg's, whose calls await their round trips inside the unit of work's greenlet).
 
 SQLAlchemy still writes the SQL (the dialect's own quoting, placeholders and `RETURNING`) and converts
 the values with the column types' own bind and result processors (JSON, booleans on SQLite); what the
 hot paths skip is its per-execution work: about 25 µs a statement against about 3 µs through `sqlite3`
 itself (docs/performance.md, "Where the time goes"). The statement runs inside the unit of work's
-transaction, on the same driver connection. Driver errors are raised as SQLAlchemy's `DBAPIError`
+transaction, on the same connection. Driver errors are raised as SQLAlchemy's `DBAPIError`
 family (`IntegrityError`, `OperationalError`…), so callers and `store/database.py` see what they would
 see from `Connection.execute`.
 """
@@ -57,10 +58,10 @@ class Prepared:
         """Run it; the driver's cursor (`rowcount`, rows of raw driver values)."""
         form = self._form(connection.dialect)
         values = _bind(form, params or {})
-        driver = connection.connection.driver_connection
-        assert driver is not None
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            return driver.execute(form.sql, values)
+            cursor.execute(form.sql, values)
+            return cursor
         except form.error as exc:
             raise DBAPIError.instance(form.sql, values, exc, form.error) from exc
 
@@ -105,16 +106,15 @@ def savepoint(connection: Connection) -> Iterator[None]:
     """A savepoint around a few prepared statements: an error inside rolls back to it (and is raised),
     leaving the rest of the unit of work's transaction as it was. The driver's own `SAVEPOINT`, without
     SQLAlchemy's bookkeeping (`Connection.begin_nested` costs ~20 µs, this ~2 µs)."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    driver.execute("SAVEPOINT passgate")
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute("SAVEPOINT passgate")
     try:
         yield
     except BaseException:
-        driver.execute("ROLLBACK TO SAVEPOINT passgate")
-        driver.execute("RELEASE SAVEPOINT passgate")
+        cursor.execute("ROLLBACK TO SAVEPOINT passgate")
+        cursor.execute("RELEASE SAVEPOINT passgate")
         raise
-    driver.execute("RELEASE SAVEPOINT passgate")
+    cursor.execute("RELEASE SAVEPOINT passgate")
 
 
 def in_order(table: Any, names: Sequence[str], prefix: str = "") -> list[Any]:

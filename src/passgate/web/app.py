@@ -90,6 +90,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
             tasks.start_soon(revocation.follow, context, app.state.forward_auth.gate.memory)
             yield
             tasks.cancel_scope.cancel()
+        await context.db.release()
 
     app = PassgateApp(
         title="Passgate",
