@@ -96,3 +96,18 @@ async def test_a_burst_of_sixteen_units_keeps_its_connections_and_release_closes
         else:
             raise AssertionError("release() left connections open")
     db.dispose()
+
+
+async def test_a_read_unit_is_its_statements_own_transaction_and_a_write_unit_one_transaction(
+    postgres_url: str,
+) -> None:
+    """A read unit sends no `BEGIN` and `COMMIT` (under READ COMMITTED each statement reads its own
+    snapshot either way): two round trips saved. A write unit on the same connection afterwards is one
+    transaction again: its statement started after the transaction did."""
+    db = Database(postgres_url)
+    own = text("SELECT now() = statement_timestamp()")  # the transaction began with this statement
+    for _ in range(2):
+        assert await db.run(lambda c: c.execute(own).scalar_one(), write=False) is True
+        assert await db.run(lambda c: c.execute(own).scalar_one()) is False
+    await db.release()
+    db.dispose()

@@ -1,17 +1,20 @@
 """The database: one SQLAlchemy engine (sqlite3 or psycopg 3), migrations, and units of work.
 
-A unit of work is a plain function over a `Connection`, run in one transaction. On PostgreSQL it runs
-on the event loop too, through psycopg's asyncio connection: SQLAlchemy's asyncio extension runs the
-plain function in a greenlet (`AsyncConnection.run_sync`), and each statement awaits its round trip
-without a thread. A worker thread per unit of work cost more: at 8 units in flight, threads handing the
-GIL to each other at every round trip took about twice the CPU of the same unit on the loop (see
-docs/performance.md). Code run outside the server (the command line, migrations, the follower's first
-read) uses a plain psycopg engine of its own, `Database.transact`. On SQLite a unit runs right on the
-event loop: statements take microseconds. There the write units that arrive within one
-turn of the event loop commit together (group commit): one `BEGIN IMMEDIATE` and one `COMMIT` for all
-of them, each unit in a savepoint of its own, so that one that fails rolls back its own writes only.
-At 8 concurrent sign-ins that about halves the commits, and the write-lock acquisitions that several
-workers contend for.
+A unit of work is a plain function over a `Connection`, run on the event loop; a write unit is one
+transaction.
+
+- PostgreSQL: through psycopg's asyncio connection. SQLAlchemy's asyncio extension runs the plain
+  function in a greenlet (`AsyncConnection.run_sync`), and each statement awaits its round trip without
+  a thread. A read unit's statements run without `BEGIN` and `COMMIT`: each is its own transaction, as
+  under READ COMMITTED each statement reads its own snapshot anyway. (A worker thread per unit of work
+  cost more: at 8 units in flight, threads handing the GIL to each other at every round trip took about
+  twice the CPU of the same unit on the loop; docs/performance.md.) Code run outside the server (the
+  command line, migrations, the follower's first read) uses a plain psycopg engine, `Database.transact`.
+- SQLite: right on the event loop's own connection, statements take microseconds. The write units that
+  arrive within one turn of the event loop commit together (group commit): one `BEGIN IMMEDIATE` and
+  one `COMMIT` for all of them, each unit in a savepoint of its own, so that one that fails rolls back
+  its own writes only. At 8 concurrent sign-ins that about halves the commits, and the write-lock
+  acquisitions that several workers contend for.
 
 Bad moments fail closed and never stall the event loop:
 
@@ -231,7 +234,12 @@ class Database:
             self.changed()
         try:
             async with engine.connect() as connection:
-                return await connection.run_sync(_in_transaction, work)
+                if write:
+                    return await connection.run_sync(_in_transaction, work)
+                # A read unit's statements each commit on their own: no BEGIN and COMMIT round trips.
+                # Under READ COMMITTED every statement of a transaction takes a new snapshot anyway.
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                return await connection.run_sync(work)
         except (DBAPIError, PoolTimeout) as exc:
             raise self._translate(exc) from exc
 
