@@ -6,6 +6,8 @@ and give them back when the app ends."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 
 import psycopg
@@ -15,7 +17,14 @@ from sqlalchemy import text
 from passgate.store import database
 from passgate.store.database import Database
 
-pytestmark = pytest.mark.postgres
+
+def test_a_sqlite_server_does_not_import_the_asyncio_extension() -> None:
+    """SQLAlchemy's asyncio extension imports its ORM (~9 MB per worker): PostgreSQL alone needs it."""
+    check = (
+        "import sys, passgate.cli, passgate.web.app; "
+        "assert not {'sqlalchemy.ext.asyncio', 'sqlalchemy.orm', 'greenlet'} & set(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
 
 
 def _backend_pid(db: Database) -> int:
@@ -23,6 +32,7 @@ def _backend_pid(db: Database) -> int:
     return int(pid)
 
 
+@pytest.mark.postgres
 def test_only_an_idle_connection_is_pinged_and_a_dead_one_replaced(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,6 +57,7 @@ async def _backend_pid_on_loop(db: Database, pause: float = 0.0) -> int:
     return int(pid)
 
 
+@pytest.mark.postgres
 async def test_on_the_event_loop_a_connection_is_kept_and_a_dead_one_replaced(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,6 +83,7 @@ async def test_units_of_work_run_on_the_event_loop_thread(database_url: str) -> 
     db.dispose()
 
 
+@pytest.mark.postgres
 async def test_a_burst_of_sixteen_units_keeps_its_connections_and_release_closes_them(
     postgres_url: str,
 ) -> None:
@@ -98,6 +110,7 @@ async def test_a_burst_of_sixteen_units_keeps_its_connections_and_release_closes
     db.dispose()
 
 
+@pytest.mark.postgres
 async def test_a_read_unit_is_its_statements_own_transaction_and_a_write_unit_one_transaction(
     postgres_url: str,
 ) -> None:

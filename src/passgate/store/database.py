@@ -50,18 +50,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from passgate.errors import ConfigError, DatabaseBusy, DatabaseUnavailable, PassgateError
 from passgate.store.migrations import head_revision
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 UnitOfWork = Callable[[Connection], T]
@@ -93,7 +95,10 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
 
 
 def make_async_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> AsyncEngine:
-    """The PostgreSQL engine of the server's units of work: psycopg's asyncio connection, the same pool."""
+    """The PostgreSQL engine of the server's units of work: psycopg's asyncio connection, the same pool.
+    Imported here: SQLAlchemy's asyncio extension brings its ORM (~9 MB), which SQLite does not need."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     engine = create_async_engine(
         make_url(url).set(drivername="postgresql+psycopg_async"), **_pool_options(timeout)
     )
