@@ -12,9 +12,11 @@ import threading
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
 
-from passgate.store import database
+from passgate.errors import DatabaseBusy, DatabaseUnavailable
+from passgate.store import database, prepared
 from passgate.store.database import Database
 
 
@@ -116,11 +118,68 @@ async def test_a_read_unit_is_its_statements_own_transaction_and_a_write_unit_on
 ) -> None:
     """A read unit sends no `BEGIN` and `COMMIT` (under READ COMMITTED each statement reads its own
     snapshot either way): two round trips saved. A write unit on the same connection afterwards is one
-    transaction again: its statement started after the transaction did."""
+    transaction again. Told apart by `now()`, the start of the statement's transaction."""
     db = Database(postgres_url)
-    own = text("SELECT now() = statement_timestamp()")  # the transaction began with this statement
+    now = text("SELECT now()")
+
+    def twice(connection: Connection) -> bool:
+        return bool(connection.execute(now).scalar_one() == connection.execute(now).scalar_one())
+
     for _ in range(2):
-        assert await db.run(lambda c: c.execute(own).scalar_one(), write=False) is True
-        assert await db.run(lambda c: c.execute(own).scalar_one()) is False
+        assert await db.run(twice, write=False) is False  # two transactions
+        assert await db.run(twice) is True  # one
     await db.release()
+    db.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_connection_lost_inside_a_unit_is_a_503_and_is_not_used_again(postgres_url: str) -> None:
+    """The server ends the connection in the middle of a unit of work (a restart, an administrator):
+    the unit fails as `DatabaseUnavailable` (503), whichever statement met it (a savepoint too, which
+    runs on the driver), and the next unit gets a new connection instead of the dead one."""
+    db = Database(postgres_url)
+    first = await _backend_pid_on_loop(db)
+
+    def cut_off(connection: Connection) -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        with prepared.savepoint(connection):
+            pass
+
+    with pytest.raises(DatabaseUnavailable):
+        await db.run(cut_off)
+    assert await _backend_pid_on_loop(db) != first
+    await db.release()
+    db.dispose()
+
+
+class _DriverError(Exception):
+    def __init__(self, message: str, sqlstate: str | None):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "sqlstate", "answer"),
+    [
+        (DBAPIError, "08003", DatabaseUnavailable),  # asyncpg: connection closed mid-operation
+        (DBAPIError, "57P01", DatabaseUnavailable),  # the server is shutting down
+        (OperationalError, "57P03", DatabaseUnavailable),  # the server is starting up
+        (InternalError, None, DatabaseUnavailable),  # the driver lost track of its protocol
+        (OperationalError, "40001", DatabaseBusy),  # serialization failure
+        (DBAPIError, "40P01", DatabaseBusy),  # deadlock
+        (DBAPIError, "55P03", DatabaseBusy),  # lock not available
+        (InternalError, "XX000", None),  # the server's own internal error: a bug, answered 500
+        (IntegrityError, "23505", None),  # a unique violation: the caller's to handle
+    ],
+)
+def test_postgresql_errors_are_told_apart_by_sqlstate(
+    error: type[DBAPIError], sqlstate: str | None, answer: type[Exception] | None
+) -> None:
+    """The same SQLSTATE means the same answer whichever driver raised it (psycopg and asyncpg both
+    carry it on their errors)."""
+    db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    raised = error("SELECT 1", None, _DriverError("driver says no", sqlstate))
+    translated = db._translate(raised)
+    assert type(translated) is (answer or error)
     db.dispose()

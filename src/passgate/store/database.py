@@ -1,15 +1,17 @@
-"""The database: one SQLAlchemy engine (sqlite3 or psycopg 3), migrations, and units of work.
+"""The database: SQLAlchemy engines (sqlite3; on PostgreSQL asyncpg for the server, psycopg 3 for the
+rest), migrations, and units of work.
 
 A unit of work is a plain function over a `Connection`, run on the event loop; a write unit is one
 transaction.
 
-- PostgreSQL: through psycopg's asyncio connection. SQLAlchemy's asyncio extension runs the plain
-  function in a greenlet (`AsyncConnection.run_sync`), and each statement awaits its round trip without
-  a thread. A read unit's statements run without `BEGIN` and `COMMIT`: each is its own transaction, as
-  under READ COMMITTED each statement reads its own snapshot anyway. (A worker thread per unit of work
-  cost more: at 8 units in flight, threads handing the GIL to each other at every round trip took about
-  twice the CPU of the same unit on the loop; docs/performance.md.) Code run outside the server (the
-  command line, migrations, the follower's first read) uses a plain psycopg engine, `Database.transact`.
+- PostgreSQL: through asyncpg. SQLAlchemy's asyncio extension runs the plain function in a greenlet
+  (`AsyncConnection.run_sync`), and each statement awaits its round trip without a thread. A read
+  unit's statements run without `BEGIN` and `COMMIT`: each is its own transaction, as under READ
+  COMMITTED each statement reads its own snapshot anyway. (A worker thread per unit of work cost more:
+  at 8 units in flight, threads handing the GIL to each other at every round trip took about twice the
+  CPU of the same unit on the loop; and asyncpg's round trip costs the client less than half of
+  psycopg's asyncio one: docs/performance.md.) Code run outside the server (the command line,
+  migrations, the follower's first read) uses a plain psycopg engine, `Database.transact`.
 - SQLite: right on the event loop's own connection, statements take microseconds. The write units that
   arrive within one turn of the event loop commit together (group commit): one `BEGIN IMMEDIATE` and
   one `COMMIT` for all of them, each unit in a savepoint of its own, so that one that fails rolls back
@@ -55,7 +57,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -95,13 +97,25 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
 
 
 def make_async_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> AsyncEngine:
-    """The PostgreSQL engine of the server's units of work: psycopg's asyncio connection, the same pool.
+    """The PostgreSQL engine of the server's units of work: asyncpg, the same pool settings.
     Imported here: SQLAlchemy's asyncio extension brings its ORM (~9 MB), which SQLite does not need."""
+    import asyncpg
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(
-        make_url(url).set(drivername="postgresql+psycopg_async"), **_pool_options(timeout)
-    )
+    # asyncpg reads the URL itself, as libpq does: sslmode, sslrootcert, passfile, service,
+    # target_session_attrs…; other query parameters (application_name) become server settings.
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    seconds = max(2, math.ceil(timeout))
+
+    async def connect() -> Any:
+        try:
+            return await asyncpg.connect(dsn, timeout=seconds)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _Unreachable(exc) from exc  # raised as they are by SQLAlchemy, unlike a statement's
+
+    options = _pool_options(timeout)
+    del options["connect_args"]
+    engine = create_async_engine("postgresql+asyncpg://", async_creator=connect, **options)
     _pooled(engine.sync_engine)
     return engine
 
@@ -239,14 +253,22 @@ class Database:
             self.changed()
         try:
             async with engine.connect() as connection:
-                if write:
-                    return await connection.run_sync(_in_transaction, work)
-                # A read unit's statements each commit on their own: no BEGIN and COMMIT round trips.
-                # Under READ COMMITTED every statement of a transaction takes a new snapshot anyway.
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-                return await connection.run_sync(work)
+                try:
+                    if write:
+                        return await connection.run_sync(_in_transaction, work)
+                    # A read unit's statements each commit on their own: no BEGIN and COMMIT round
+                    # trips. Under READ COMMITTED every statement of a transaction takes a new snapshot
+                    # anyway.
+                    await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    return await connection.run_sync(work)
+                except DBAPIError as exc:
+                    if _lost(exc) and not connection.invalidated:
+                        await connection.invalidate()  # never back to the pool (prepared statements
+                    raise  # run on the driver are not seen by SQLAlchemy's own disconnect check)
         except (DBAPIError, PoolTimeout) as exc:
             raise self._translate(exc) from exc
+        except _Unreachable as exc:
+            raise DatabaseUnavailable(detail=f"PostgreSQL: {exc}") from exc
 
     async def release(self) -> None:
         """Close the connections of the PostgreSQL units of work run so far; they belong to the event
@@ -394,7 +416,7 @@ class Database:
             return exc
         if _transient_conflict(exc):
             return DatabaseBusy(detail=f"PostgreSQL: {reason}")
-        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        if _lost(exc) or isinstance(exc, OperationalError):
             return DatabaseUnavailable(detail=f"PostgreSQL: {reason}")
         return exc
 
@@ -530,6 +552,14 @@ def _hand_out(gathered: list[_Waiting], outcomes: list[Any] | _Failed) -> None:
             waiting.future.set_result(outcome)
 
 
+class _Unreachable(Exception):
+    """asyncpg could not open a connection (refused, timed out, or turned away by the server)."""
+
+    def __init__(self, cause: BaseException):
+        lines = str(cause).strip().splitlines()
+        super().__init__(lines[0] if lines else type(cause).__name__)
+
+
 class _Busy(Exception):
     """SQLite answered BUSY on the event loop's connection; the unit of work was rolled back."""
 
@@ -544,10 +574,24 @@ def _sqlite_code(exc: DBAPIError) -> int | None:
 
 
 def _transient_conflict(exc: DBAPIError) -> bool:
-    """PostgreSQL serialization failure, deadlock or statement timeout: the database is up but busy."""
-    from psycopg import errors
+    """PostgreSQL serialization failure or deadlock (class 40), statement timeout (57014) or lock not
+    available (55P03): the database is up but busy. By SQLSTATE, which psycopg's and asyncpg's errors
+    both carry (https://www.postgresql.org/docs/current/errcodes-appendix.html)."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return isinstance(code, str) and (code.startswith("40") or code in ("57014", "55P03"))
 
-    return isinstance(exc.orig, errors.TransactionRollback | errors.QueryCanceled | errors.LockNotAvailable)
+
+def _lost(exc: DBAPIError) -> bool:
+    """The PostgreSQL connection is gone or cannot be trusted: SQLAlchemy saw a disconnect, the driver
+    says the connection is closed, the server sent a connection exception (SQLSTATE class 08) or is
+    shutting down (57P01-3), or the driver lost track of its own protocol (an internal error without a
+    SQLSTATE, as asyncpg may raise when the server ends a connection between two statements)."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    code = getattr(exc.orig, "sqlstate", None)
+    if isinstance(code, str):
+        return code.startswith("08") or code.startswith("57P")
+    return isinstance(exc, InternalError)
 
 
 def _first_line(exc: DBAPIError) -> str:

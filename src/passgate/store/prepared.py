@@ -1,6 +1,7 @@
-"""Prepared statements for the hot paths: a Core statement, compiled once per dialect by SQLAlchemy,
-run on the DBAPI connection of the caller's unit of work (sqlite3's, or SQLAlchemy's asyncio adaptation of
-psycopg's, whose calls await their round trips inside the unit of work's greenlet).
+"""Prepared statements for the hot paths: a Core statement, compiled once per driver by SQLAlchemy,
+run on the DBAPI connection of the caller's unit of work (sqlite3's or psycopg's, or SQLAlchemy's
+asyncio adaptation of asyncpg's, whose calls await their round trips inside the unit of work's
+greenlet). A statement is compiled once per driver: their placeholders differ.
 
 SQLAlchemy still writes the SQL (the dialect's own quoting, placeholders and `RETURNING`) and converts
 the values with the column types' own bind and result processors (JSON, booleans on SQLite); what the
@@ -46,24 +47,18 @@ class Prepared:
         exported = getattr(statement, "exported_columns", ())
         self.columns: tuple[str, ...] = tuple(column.key for column in exported)
         self._forms: dict[str, _Form] = {}
-        self._results: dict[str, tuple[Processor | None, ...]] = {}  # per dialect, from the first cursor
+        self._results: dict[str, tuple[Processor | None, ...]] = {}  # per driver, from the first cursor
 
     def _form(self, dialect: Dialect) -> _Form:
-        form = self._forms.get(dialect.name)
+        form = self._forms.get(dialect.driver)
         if form is None:
-            form = self._forms[dialect.name] = _compile(self.statement, dialect)
+            form = self._forms[dialect.driver] = _compile(self.statement, dialect)
         return form
 
     def execute(self, connection: Connection, params: Mapping[str, Any] | None = None) -> Any:
         """Run it; the driver's cursor (`rowcount`, rows of raw driver values)."""
         form = self._form(connection.dialect)
-        values = _bind(form, params or {})
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(form.sql, values)
-            return cursor
-        except form.error as exc:
-            raise DBAPIError.instance(form.sql, values, exc, form.error) from exc
+        return _run(connection, form.sql, _bind(form, params or {}), form.error)
 
     def rowcount(self, connection: Connection, params: Mapping[str, Any] | None = None) -> int:
         count: int = self.execute(connection, params).rowcount
@@ -81,11 +76,11 @@ class Prepared:
         return [_convert(processors, row) for row in cursor.fetchall()]
 
     def _processors(self, dialect: Dialect, cursor: Any) -> tuple[Processor | None, ...]:
-        """The result columns' processors, chosen once per dialect with the driver's type codes."""
-        processors = self._results.get(dialect.name)
+        """The result columns' processors, chosen once per driver with its type codes."""
+        processors = self._results.get(dialect.driver)
         if processors is None:
             exported = getattr(self.statement, "exported_columns", ())
-            processors = self._results[dialect.name] = tuple(
+            processors = self._results[dialect.driver] = tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, described[1])
                 for column, described in zip(exported, cursor.description, strict=True)
             )
@@ -106,15 +101,26 @@ def savepoint(connection: Connection) -> Iterator[None]:
     """A savepoint around a few prepared statements: an error inside rolls back to it (and is raised),
     leaving the rest of the unit of work's transaction as it was. The driver's own `SAVEPOINT`, without
     SQLAlchemy's bookkeeping (`Connection.begin_nested` costs ~20 µs, this ~2 µs)."""
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute("SAVEPOINT passgate")
+    error = connection.dialect.loaded_dbapi.Error
+    _run(connection, "SAVEPOINT passgate", (), error)
     try:
         yield
     except BaseException:
-        cursor.execute("ROLLBACK TO SAVEPOINT passgate")
-        cursor.execute("RELEASE SAVEPOINT passgate")
+        _run(connection, "ROLLBACK TO SAVEPOINT passgate", (), error)
+        _run(connection, "RELEASE SAVEPOINT passgate", (), error)
         raise
-    cursor.execute("RELEASE SAVEPOINT passgate")
+    _run(connection, "RELEASE SAVEPOINT passgate", (), error)
+
+
+def _run(connection: Connection, sql: str, values: Any, error: type[Exception]) -> Any:
+    """`sql` on the unit of work's DBAPI connection; its cursor. The driver's errors are raised as
+    SQLAlchemy's (`IntegrityError`, `OperationalError`…), as `Connection.execute` would raise them."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, values)
+    except error as exc:
+        raise DBAPIError.instance(sql, values, exc, error) from exc
+    return cursor
 
 
 def in_order(table: Any, names: Sequence[str], prefix: str = "") -> list[Any]:
@@ -129,7 +135,7 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             binds[name] = process
-    positional = dialect.paramstyle in ("qmark", "numeric", "format")
+    positional = dialect.paramstyle in ("qmark", "numeric", "numeric_dollar", "format")
     names = tuple(compiled.positiontup or ()) if positional else None
     dbapi = dialect.loaded_dbapi
     return _Form(compiled.string, names, compiled.params, binds, dbapi.Error)
