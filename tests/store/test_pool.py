@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
 
-from passgate.errors import DatabaseBusy, DatabaseUnavailable
+from passgate.errors import ConfigError, DatabaseBusy, DatabaseUnavailable
 from passgate.store import database, prepared
 from passgate.store.database import Database
 
@@ -182,4 +182,24 @@ def test_postgresql_errors_are_told_apart_by_sqlstate(
     raised = error("SELECT 1", None, _DriverError("driver says no", sqlstate))
     translated = db._translate(raised)
     assert type(translated) is (answer or error)
+    db.dispose()
+
+
+@pytest.mark.postgres
+async def test_the_urls_libpq_parameters_reach_the_servers_driver(postgres_url: str) -> None:
+    db = Database(f"{postgres_url}?sslmode=disable&application_name=passgate-test")
+    await db.check_serving()
+    query = text("SELECT current_setting('application_name')")
+    assert await db.run(lambda c: c.execute(query).scalar_one(), write=False) == "passgate-test"
+    await db.release()
+    db.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_url_parameter_only_libpq_knows_stops_start_up_with_the_reason(postgres_url: str) -> None:
+    db = Database(f"{postgres_url}?keepalives=1")
+    db.check()  # libpq takes it
+    with pytest.raises(ConfigError, match=r"asyncpg.*keepalives"):
+        await db.check_serving()
+    await db.release()
     db.dispose()

@@ -431,6 +431,21 @@ class Database:
                 "Check PASSGATE_DATABASE_URL (host, port, user, database name) and that the server runs."
             ) from None
 
+    async def check_serving(self) -> None:
+        """On PostgreSQL, that the server's own driver (asyncpg) connects with the URL too: a query
+        parameter that libpq takes and asyncpg does not stops start-up here, instead of every request."""
+        if self.is_sqlite:
+            return
+        try:
+            await self.run(lambda _connection: None, write=False)
+        except DatabaseUnavailable as exc:
+            raise ConfigError(
+                f"Cannot reach the database at {self.safe_url()} with asyncpg: {exc.detail}. Check "
+                "PASSGATE_DATABASE_URL's query parameters (asyncpg reads sslmode, sslrootcert, sslcert, "
+                "sslkey, passfile, service and target_session_attrs, and sends others to the server as "
+                "settings, such as application_name)."
+            ) from None
+
     def safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 

@@ -83,6 +83,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(context.db.check)
+        await context.db.check_serving()
         await anyio.to_thread.run_sync(context.db.migrate)
         await anyio.to_thread.run_sync(tenant_settings.apply_declared, context)
         async with anyio.create_task_group() as tasks:
