@@ -57,6 +57,16 @@ def test_doctor_masks_database_passwords(data_dir: Path) -> None:
     assert "PASSGATE_DATABASE_URL" in result.output
 
 
+@pytest.mark.postgres
+def test_doctor_checks_the_url_with_the_servers_driver_too(data_dir: Path, postgres_url: str) -> None:
+    """libpq takes `keepalives`; asyncpg, which serves the requests, would send it to the server as a
+    setting, which the server refuses: doctor says so before `passgate serve` would."""
+    result = run("doctor", env={"PASSGATE_DATABASE_URL": f"{postgres_url}?keepalives=1"})
+    assert result.exit_code != 0
+    assert "✘ database reachable" in result.output
+    assert "asyncpg" in result.output and "keepalives" in result.output
+
+
 @pytest.mark.parametrize(
     ("env", "names"),
     [

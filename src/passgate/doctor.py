@@ -5,6 +5,7 @@ is marked ✘ and shown as given, and the sentence saying what to fix follows th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from passgate.errors import ConfigError
 if TYPE_CHECKING:
     from passgate.services.passkey_tenants import SealedKeys
     from passgate.services.tenant_settings import Plan
+    from passgate.store.database import Database
     from passgate.store.tenants import TenantRecord
 
 Echo = Callable[[str], object]
@@ -162,11 +164,20 @@ def _database_check(settings: Settings) -> Check:
         return ("database reachable", False, f"PASSGATE_DATABASE_URL cannot be used: {type(exc).__name__}.")
     try:
         database.check()
+        asyncio.run(_check_serving(database))
         return ("database reachable", True, database.safe_url())
     except ConfigError as exc:
         return ("database reachable", False, exc.message)
     finally:
         database.dispose()
+
+
+async def _check_serving(database: Database) -> None:
+    """On PostgreSQL, the server's own driver too (asyncpg), as `passgate serve` checks at start-up."""
+    try:
+        await database.check_serving()
+    finally:
+        await database.release()
 
 
 def _keys_check(settings: Settings) -> Check:

@@ -230,8 +230,8 @@ class Database:
             raise self._translate(exc) from exc
 
     async def run(self, work: UnitOfWork[T], *, write: bool = True) -> T:
-        """Run `work` in one transaction on the event loop: inline on SQLite; on PostgreSQL in a greenlet
-        whose statements await their round trips (`_run_async`).
+        """Run `work` on the event loop, a write unit in one transaction: inline on SQLite; on
+        PostgreSQL in a greenlet whose statements await their round trips (`_run_async`).
 
         On SQLite the write units that arrive within one turn of the event loop share one transaction
         (group commit, `_commit_gathered`): each runs in a savepoint of its own, so what one raises
@@ -262,9 +262,11 @@ class Database:
                     await connection.execution_options(isolation_level="AUTOCOMMIT")
                     return await connection.run_sync(work)
                 except DBAPIError as exc:
+                    # Never back to the pool: a prepared statement's error (store/prepared.py) does not
+                    # pass through SQLAlchemy's own disconnect check.
                     if _lost(exc) and not connection.invalidated:
-                        await connection.invalidate()  # never back to the pool (prepared statements
-                    raise  # run on the driver are not seen by SQLAlchemy's own disconnect check)
+                        await connection.invalidate()
+                    raise
         except (DBAPIError, PoolTimeout) as exc:
             raise self._translate(exc) from exc
         except _Unreachable as exc:

@@ -1,7 +1,7 @@
-"""Prepared statements for the hot paths: a Core statement, compiled once per driver by SQLAlchemy,
-run on the DBAPI connection of the caller's unit of work (sqlite3's or psycopg's, or SQLAlchemy's
-asyncio adaptation of asyncpg's, whose calls await their round trips inside the unit of work's
-greenlet). A statement is compiled once per driver: their placeholders differ.
+"""Prepared statements for the hot paths: a Core statement, compiled by SQLAlchemy once per driver
+(their placeholders differ), run on the DBAPI connection of the caller's unit of work: sqlite3's,
+psycopg's, or SQLAlchemy's asyncio adaptation of asyncpg's, whose calls await their round trips
+inside the unit of work's greenlet.
 
 SQLAlchemy still writes the SQL (the dialect's own quoting, placeholders and `RETURNING`) and converts
 the values with the column types' own bind and result processors (JSON, booleans on SQLite); what the
