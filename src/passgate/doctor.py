@@ -9,6 +9,7 @@ import asyncio
 import os
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -164,7 +165,9 @@ def _database_check(settings: Settings) -> Check:
         return ("database reachable", False, f"PASSGATE_DATABASE_URL cannot be used: {type(exc).__name__}.")
     try:
         database.check()
-        asyncio.run(_check_serving(database))
+        if not database.is_sqlite:  # in a thread of its own: doctor may be called where a loop runs
+            with ThreadPoolExecutor(1) as thread:
+                thread.submit(asyncio.run, _check_serving(database)).result()
         return ("database reachable", True, database.safe_url())
     except ConfigError as exc:
         return ("database reachable", False, exc.message)
