@@ -118,6 +118,22 @@ async def test_a_database_that_cannot_be_used_fails_every_unit_of_the_turn(datab
     assert await database.run(insert(3)) == 3  # a new connection serves the next turn
 
 
+async def test_a_savepoint_that_fails_fails_the_turn_with_sqlalchemys_error(database: Database) -> None:
+    """A driver error at the group's own `SAVEPOINT`/`RELEASE` is raised as SQLAlchemy's, so the
+    unit-of-work boundary translates it like any statement's (a disk error there would be a 503)."""
+
+    def loses_the_savepoint(connection: Connection) -> int:
+        connection.exec_driver_sql("RELEASE SAVEPOINT unit")  # the group's RELEASE then finds none
+        return 0
+
+    outcomes = await asyncio.gather(
+        database.run(insert(1)), database.run(loses_the_savepoint), return_exceptions=True
+    )
+    assert all(isinstance(outcome, DBAPIError) for outcome in outcomes), outcomes
+    assert marks(database) == []  # nothing of the turn was committed
+    assert await database.run(insert(3)) == 3
+
+
 async def test_a_turn_waits_for_the_lock_together_and_commits_once(
     database: Database, tmp_path: Path
 ) -> None:

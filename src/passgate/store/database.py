@@ -63,6 +63,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from passgate.errors import ConfigError, DatabaseBusy, DatabaseUnavailable, PassgateError
 from passgate.store.migrations import head_revision
+from passgate.store.prepared import execute_sql
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -540,19 +541,17 @@ def _each_in_savepoint(gathered: list[_Waiting], connection: Connection) -> list
     them all (the transaction is rolled back)."""
     if len(gathered) == 1:
         return [gathered[0].work(connection)]
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
     outcomes: list[Any] = []
     for waiting in gathered:
-        driver.execute("SAVEPOINT unit")
+        execute_sql(connection, "SAVEPOINT unit")
         try:
             outcomes.append(waiting.work(connection))
         except Exception as exc:
             if isinstance(exc, DBAPIError) and _sqlite_code(exc) in _WHOLE_TURN:
                 raise
-            driver.execute("ROLLBACK TO SAVEPOINT unit")
+            execute_sql(connection, "ROLLBACK TO SAVEPOINT unit")
             outcomes.append(_Failed(exc))
-        driver.execute("RELEASE SAVEPOINT unit")
+        execute_sql(connection, "RELEASE SAVEPOINT unit")
     return outcomes
 
 
