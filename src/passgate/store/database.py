@@ -94,7 +94,8 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return _pooled(create_engine(url, **_pool_options(timeout)))
+    libpq = {"connect_timeout": max(2, math.ceil(timeout))}  # libpq's minimum is 2 s
+    return _pooled(create_engine(url, connect_args=libpq, **_pool_options(timeout)))
 
 
 def make_async_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> AsyncEngine:
@@ -114,9 +115,7 @@ def make_async_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> AsyncEngine
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise _Unreachable(exc) from exc  # raised as they are by SQLAlchemy, unlike a statement's
 
-    options = _pool_options(timeout)
-    del options["connect_args"]
-    engine = create_async_engine("postgresql+asyncpg://", async_creator=connect, **options)
+    engine = create_async_engine("postgresql+asyncpg://", async_creator=connect, **_pool_options(timeout))
     _pooled(engine.sync_engine)
     return engine
 
@@ -126,7 +125,6 @@ def _pool_options(timeout: float) -> dict[str, Any]:
         "pool_size": 20,
         "max_overflow": 10,
         "pool_timeout": timeout,
-        "connect_args": {"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
     }
 
 
@@ -199,7 +197,9 @@ class Database:
         self._loop_connection: Connection | None = None  # SQLite: the event loop's own connection
         self._gathered: list[_Waiting] = []  # SQLite: write units waiting for this loop turn's commit
         self._waiting: set[asyncio.Task[None]] = set()  # SQLite: gathered turns waiting for the lock
-        self._on_loop: AsyncEngine | None = None  # PostgreSQL: the server's units of work, made on first use
+        # PostgreSQL: the server's units of work, made on first use: the engine of write units, and a view
+        # of it for read units (the same pool, each connection in autocommit while it serves one).
+        self._on_loop: tuple[AsyncEngine, AsyncEngine] | None = None
         # Bumped by every write unit of work of this process and, while a follower watches SQLite for
         # other connections' commits (store/revocations.py `follow`), by each of those: see `version`.
         self.generation = 0
@@ -247,20 +247,20 @@ class Database:
             return await self._retry_on_loop(work, write)
 
     async def _run_async(self, work: UnitOfWork[T], write: bool) -> T:
-        engine = self._on_loop
-        if engine is None:
-            engine = self._on_loop = make_async_engine(self.url, self.timeout)
+        if self._on_loop is None:
+            engine = make_async_engine(self.url, self.timeout)
+            self._on_loop = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
+        writes, reads = self._on_loop
         if write:
             self.changed()
         try:
-            async with engine.connect() as connection:
+            async with (writes if write else reads).connect() as connection:
                 try:
                     if write:
                         return await connection.run_sync(_in_transaction, work)
                     # A read unit's statements each commit on their own: no BEGIN and COMMIT round
                     # trips. Under READ COMMITTED every statement of a transaction takes a new snapshot
                     # anyway.
-                    await connection.execution_options(isolation_level="AUTOCOMMIT")
                     return await connection.run_sync(work)
                 except DBAPIError as exc:
                     # Never back to the pool: a prepared statement's error (store/prepared.py) does not
@@ -276,9 +276,9 @@ class Database:
     async def release(self) -> None:
         """Close the connections of the PostgreSQL units of work run so far; they belong to the event
         loop that opened them (the app's lifespan calls this as it ends). The next unit opens new ones."""
-        engine, self._on_loop = self._on_loop, None
-        if engine is not None:
-            await engine.dispose()
+        engines, self._on_loop = self._on_loop, None
+        if engines is not None:
+            await engines[0].dispose()  # the pool both share
 
     def _gather(self, work: UnitOfWork[T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -409,7 +409,7 @@ class Database:
         """The error tree's name for a driver error; other errors (bugs) are returned unchanged."""
         if isinstance(exc, PoolTimeout):
             return DatabaseBusy(detail=f"no database connection free within {self.timeout:g} s")
-        reason = _first_line(exc)
+        reason = _first_line(exc.orig)
         if self.is_sqlite:
             code = _sqlite_code(exc)
             if code in SQLITE_BUSY_CODES:
@@ -430,7 +430,7 @@ class Database:
                 connection.execute(text("SELECT 1"))
         except (OperationalError, DBAPIError) as exc:
             raise ConfigError(
-                f"Cannot reach the database at {self.safe_url()}: {str(exc.orig).strip().splitlines()[0]}. "
+                f"Cannot reach the database at {self.safe_url()}: {_first_line(exc.orig)}. "
                 "Check PASSGATE_DATABASE_URL (host, port, user, database name) and that the server runs."
             ) from None
 
@@ -516,7 +516,7 @@ class Database:
             self._loop_connection = None
         self.engine.dispose()
         if self._on_loop is not None:  # outside its event loop: let go of its connections, unclosed
-            self._on_loop.sync_engine.dispose(close=False)
+            self._on_loop[0].sync_engine.dispose(close=False)
             self._on_loop = None
 
 
@@ -572,8 +572,7 @@ class _Unreachable(Exception):
     """asyncpg could not open a connection (refused, timed out, or turned away by the server)."""
 
     def __init__(self, cause: BaseException):
-        lines = str(cause).strip().splitlines()
-        super().__init__(lines[0] if lines else type(cause).__name__)
+        super().__init__(_first_line(cause))
 
 
 class _Busy(Exception):
@@ -593,8 +592,8 @@ def _transient_conflict(exc: DBAPIError) -> bool:
     """PostgreSQL serialization failure or deadlock (class 40), statement timeout (57014) or lock not
     available (55P03): the database is up but busy. By SQLSTATE, which psycopg's and asyncpg's errors
     both carry (https://www.postgresql.org/docs/current/errcodes-appendix.html)."""
-    code = getattr(exc.orig, "sqlstate", None)
-    return isinstance(code, str) and (code.startswith("40") or code in ("57014", "55P03"))
+    code = _sqlstate(exc)
+    return code is not None and (code.startswith("40") or code in ("57014", "55P03"))
 
 
 def _lost(exc: DBAPIError) -> bool:
@@ -604,15 +603,20 @@ def _lost(exc: DBAPIError) -> bool:
     SQLSTATE, as asyncpg may raise when the server ends a connection between two statements)."""
     if exc.connection_invalidated or isinstance(exc, InterfaceError):
         return True
-    code = getattr(exc.orig, "sqlstate", None)
-    if isinstance(code, str):
+    code = _sqlstate(exc)
+    if code is not None:
         return code.startswith("08") or code.startswith("57P")
     return isinstance(exc, InternalError)
 
 
-def _first_line(exc: DBAPIError) -> str:
-    lines = str(exc.orig).strip().splitlines()
-    return lines[0] if lines else type(exc.orig).__name__
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+def _first_line(error: BaseException | None) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _in_transaction(connection: Connection, work: UnitOfWork[T]) -> T:
