@@ -27,7 +27,7 @@ GIVE_UP = 2.0  # seconds: a gate still allowing then is recorded as this lag
 
 @dataclass(frozen=True)
 class Lags:
-    seconds: list[float]  # per trial: from the sign-out's answer to the last 204 any gate gave
+    seconds: list[float]  # per trial: from the sign-out's answer to the answer of the last 204 any gate gave
     first_round: list[float]  # per trial: when the first round of questions had its answers
 
     @property
@@ -44,9 +44,9 @@ class Lags:
         )
 
 
-def _gate(url: str, cookie: str) -> int:
+def _gate(url: str, cookie: str) -> tuple[int, float]:
     """One forward-auth question on a new connection (a plain socket: a new httpx client would cost
-    more than the latency being measured)."""
+    more than the latency being measured): its status, and when it was answered."""
     host, port = url.removeprefix("http://").split(":")
     request = (
         f"GET /auth/forward-auth HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: passgate={cookie}\r\n"
@@ -55,10 +55,11 @@ def _gate(url: str, cookie: str) -> int:
     with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as connection:
         connection.sendall(request.encode())
         status_line = connection.recv(64)
-    return int(status_line.split(b" ", 2)[1])
+        answered = time.monotonic()
+    return int(status_line.split(b" ", 2)[1]), answered
 
 
-def _ask_all(pool: ThreadPoolExecutor, gates: Sequence[str], cookie: str) -> list[int]:
+def _ask_all(pool: ThreadPoolExecutor, gates: Sequence[str], cookie: str) -> list[tuple[int, float]]:
     targets = [gate for gate in gates for _ in range(ROUND)]
     return list(pool.map(lambda url: _gate(url, cookie), targets))
 
@@ -76,7 +77,8 @@ def measure(signin: str, gates: Sequence[str], origin: str, trials: int = 5) -> 
                 options = browser.post("/auth/login/begin", json={}).json()
                 assert browser.post("/auth/login/finish", json=key.get(options, origin=origin)).is_success
                 cookie = browser.cookies["passgate"]
-                assert set(_ask_all(pool, gates, cookie)) == {204}, "every gate remembers the session"
+                primed = {status for status, _ in _ask_all(pool, gates, cookie)}
+                assert primed == {204}, "every gate remembers the session"
                 assert browser.post("/auth/logout").is_success
                 ended = time.monotonic()
                 last_allowed = ended
@@ -84,9 +86,11 @@ def measure(signin: str, gates: Sequence[str], origin: str, trials: int = 5) -> 
                 while time.monotonic() - last_allowed < QUIET and last_allowed - ended < GIVE_UP:
                     answers = _ask_all(pool, gates, cookie)
                     first = first or time.monotonic() - ended
-                    if 204 in answers:
-                        last_allowed = time.monotonic()
-                    assert set(answers) <= {204, 401}
+                    # When each 204 was answered, not when its round ended: under load a round of
+                    # fresh connections takes longer than the bound, and an early 204 in it is early.
+                    allowed = [answered for status, answered in answers if status == 204]
+                    last_allowed = max([last_allowed, *allowed])
+                    assert {status for status, _ in answers} <= {204, 401}
                 lags.append(last_allowed - ended)
                 first_round.append(first or 0.0)
                 browser.cookies.clear()
