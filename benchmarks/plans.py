@@ -130,7 +130,7 @@ def steps(population: Population, index: int, fresh: int) -> list[Step]:
         ("sign-up finish: challenge consume", True, True, lambda c: challenges.consume(c, register, at)),
         ("sign-up finish: user insert", True, True, sign_up),
         (
-            "sign-up finish: passkeys of the new user (name)",
+            "adding a passkey: passkeys of the user (name)",
             True,
             False,
             lambda c: credentials.for_user(c, made["id"]),

@@ -121,7 +121,7 @@ def test_user_names_are_unique_per_tenant(db: Database) -> None:
     first = _user(db, name)
     with pytest.raises(users.NameTaken):
         _user(db, name)
-    # The failed insert rolled back only its savepoint: the transaction stays usable.
+    # A taken key inserts nothing and raises no database error: the transaction stays usable.
     assert db.transact(lambda c: users.by_key(c, BUILTIN_TENANT, name)) == first
     other = _user(db, name, tenant=OTHER_TENANT)  # same name in another tenant is fine
     assert other.id != first.id
@@ -193,6 +193,25 @@ def test_credential_ids_are_unique_across_users_and_tenants(db: Database) -> Non
     owner = db.transact(lambda c: credentials.get_with_owner(c, record.credential_id))
     assert owner is not None and owner[1] == alice
     assert db.transact(lambda c: credentials.count_for_user(c, bob.id)) == 0
+
+
+def test_a_known_credential_id_inside_a_larger_transaction_keeps_earlier_writes(db: Database) -> None:
+    """On PostgreSQL a failed INSERT aborts the transaction; `INSERT … ON CONFLICT DO NOTHING` does not,
+    so the caller's earlier writes commit without a savepoint around the insert."""
+    alice = _user(db)
+    record = _credential(alice)
+    db.transact(lambda c: credentials.create(c, record))
+    kept = _credential(alice)
+
+    def work(c: Connection) -> None:
+        credentials.create(c, kept)
+        with pytest.raises(credentials.AlreadyRegistered):
+            credentials.create(c, _credential(alice, record.credential_id))
+        users.record_visit(c, alice.id, 1234.5)
+
+    db.transact(work)
+    assert db.transact(lambda c: credentials.get(c, kept.credential_id)) == kept
+    assert db.transact(lambda c: users.get(c, alice.id)).visits == 1  # type: ignore[union-attr]
 
 
 def test_credential_use_flag_rename_remove(db: Database) -> None:

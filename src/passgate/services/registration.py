@@ -76,7 +76,7 @@ async def finish(ctx: Context, *, credential: dict[str, Any], client: Client) ->
             )
         except users.NameTaken:
             raise _name_taken(str(state["user_name"])) from None
-        return store_and_sign_in(connection, ctx, user=user, new=new, client=client)
+        return store_and_sign_in(connection, ctx, user=user, new=new, client=client, first=True)
 
     return ceremonies.raised(
         await ceremonies.finish_verified(
@@ -102,11 +102,12 @@ def store_credential(
     session_id: str | None = None,
     user_agent: str | None = None,
     is_mfa: bool = False,
+    first: bool = False,
 ) -> None:
     """Persist a verified credential (W3C WebAuthn L3 §7.1 steps 26-27); an id already known is refused.
     A passkey whose authenticator is unknown by AAGUID is named after the device that made it, when a
     browser made it (`user_agent`; the passkey API's backends name their own). `is_mfa`: a passkey-API
-    second factor."""
+    second factor. `first`: the account was just created, so no other passkey's name is taken."""
     at = now()
     record = CredentialRecord(
         credential_id=new.credential_id,
@@ -122,7 +123,7 @@ def store_credential(
         uv_initialized=new.user_verified,
         attestation_format=new.attestation_format,
         rp_id=ctx.rp.rp_id,
-        name=_device_name(connection, user, new, user_agent) if user_agent is not None else "",
+        name=_device_name(connection, user, new, user_agent, first) if user_agent is not None else "",
         created_at=at,
         last_used_at=at,
         last_verified_at=at if new.user_verified else None,
@@ -146,21 +147,29 @@ def store_credential(
     )
 
 
-def _device_name(connection: Connection, user: UserRecord, new: NewCredential, user_agent: str) -> str:
+def _device_name(
+    connection: Connection, user: UserRecord, new: NewCredential, user_agent: str, first: bool
+) -> str:
     """ "" when the authenticator is known by its AAGUID (its name is shown); else "Chrome on Linux"…"""
     if describe(new.aaguid) is not None:
         return ""
     taken = [
         record.name or (info.name if (info := describe(record.aaguid)) else "Passkey")
-        for record in credentials.for_user(connection, user.id)
+        for record in ([] if first else credentials.for_user(connection, user.id))
     ]
     return passkey_name(user_agent, taken)
 
 
 def store_and_sign_in(
-    connection: Connection, ctx: Context, *, user: UserRecord, new: NewCredential, client: Client
+    connection: Connection,
+    ctx: Context,
+    *,
+    user: UserRecord,
+    new: NewCredential,
+    client: Client,
+    first: bool = False,
 ) -> SignedIn:
-    store_credential(connection, ctx, user=user, new=new, user_agent=client.user_agent)
+    store_credential(connection, ctx, user=user, new=new, user_agent=client.user_agent, first=first)
     return sessions.start(
         connection,
         ctx,

@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
@@ -125,6 +126,15 @@ def _run(connection: Connection, sql: str, values: Any, error: type[Exception]) 
     except error as exc:
         raise DBAPIError.instance(sql, values, exc, error) from exc
     return cursor
+
+
+def insert_new(table: Table) -> Prepared:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING <primary key>`: a row that would break a unique key is
+    not inserted and returns no row, without an error. A failed `INSERT` aborts a PostgreSQL transaction,
+    so a caller that goes on needed a savepoint around it (two round trips); this needs none. SQLite
+    (3.35 and later) and PostgreSQL share the syntax, and SQLAlchemy's PostgreSQL construct compiles for
+    both (https://www.sqlite.org/lang_upsert.html, https://www.postgresql.org/docs/current/sql-insert.html)."""
+    return Prepared(upsert(table).on_conflict_do_nothing().returning(*table.primary_key.columns))
 
 
 def in_order(table: Any, names: Sequence[str], prefix: str = "") -> list[Any]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, bindparam, delete, insert, inspect, select, update
+from sqlalchemy import Connection, bindparam, delete, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import users
-from passgate.store.prepared import Prepared, in_order, savepoint
+from passgate.store.prepared import Prepared, in_order, insert_new
 from passgate.store.records import UserRecord
 
-_INSERT = Prepared(insert(users))
+_INSERT = insert_new(users)
 
 
 class NameTaken(Exception):
@@ -29,7 +29,9 @@ def create(
     user_handle: bytes,
     at: float,
 ) -> UserRecord:
-    """Insert a user; raises NameTaken when the key exists (checked by the unique index)."""
+    """Insert a user; raises NameTaken when the key exists (checked by the unique index). A taken key is
+    no error to the database (`insert_new`): the caller's transaction goes on as it was. Any other
+    violation (the tenant deleted meanwhile) raises NameTaken too, and aborts a PostgreSQL transaction."""
     values = {
         "id": str(uuid.uuid4()),
         "tenant_id": tenant_id,
@@ -44,10 +46,11 @@ def create(
         "visits": 0,
     }
     try:
-        with savepoint(connection):
-            _INSERT.execute(connection, values)
+        inserted = _INSERT.first(connection, values)
     except IntegrityError as exc:
         raise NameTaken(user_name) from exc
+    if inserted is None:
+        raise NameTaken(user_name)
     return UserRecord(**values)  # type: ignore[arg-type]
 
 
