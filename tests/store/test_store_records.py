@@ -214,6 +214,28 @@ def test_a_known_credential_id_inside_a_larger_transaction_keeps_earlier_writes(
     assert db.transact(lambda c: users.get(c, alice.id)).visits == 1  # type: ignore[union-attr]
 
 
+def test_a_used_transaction_id_inside_a_larger_transaction_keeps_earlier_writes(db: Database) -> None:
+    from passgate.store import tenants as tenant_rows
+
+    alice = _user(db)
+
+    def add(c: Connection, data: str) -> None:
+        tenant_rows.add_transaction(
+            c, tenant_id=BUILTIN_TENANT, transaction_id="t-1", user_id=alice.id, data=data, at=1.0
+        )
+
+    def work(c: Connection) -> None:
+        add(c, "first")
+        with pytest.raises(tenant_rows.TransactionExists):
+            add(c, "second")
+        users.record_visit(c, alice.id, 1234.5)
+
+    db.transact(work)
+    assert db.transact(lambda c: users.get(c, alice.id)).visits == 1  # type: ignore[union-attr]
+    query = text("SELECT data FROM passkey_transactions WHERE transaction_id = 't-1'")
+    assert db.transact(lambda c: c.execute(query).scalars().all()) == ["first"]
+
+
 def test_credential_use_flag_rename_remove(db: Database) -> None:
     user, stranger = _user(db), _user(db)
     record = _credential(user)

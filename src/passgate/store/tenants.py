@@ -19,7 +19,7 @@ from passgate.store.models import (
     token_keys,
     users,
 )
-from passgate.store.prepared import Prepared, in_order, savepoint
+from passgate.store.prepared import Prepared, in_order, insert_new
 from passgate.store.records import CredentialRecord, UserRecord
 
 
@@ -342,19 +342,19 @@ def remove_credential(connection: Connection, tenant_id: str, credential_id: byt
 def add_transaction(
     connection: Connection, *, tenant_id: str, transaction_id: str, user_id: str, data: str, at: float
 ) -> None:
-    """Raises TransactionExists when the id was used before in this tenant (the primary key says so)."""
+    """Raises TransactionExists when the id was used before in this tenant (the primary key says so): no
+    error to the database (`insert_new`). Any other violation (the user deleted meanwhile) raises it too,
+    and aborts a PostgreSQL transaction."""
     values = {"tenant_id": tenant_id, "transaction_id": transaction_id, "user_id": user_id, "data": data}
     try:
-        with savepoint(connection):
-            _NEW_TRANSACTION.execute(connection, {**values, "created_at": at})
+        inserted = _NEW_TRANSACTION.first(connection, {**values, "created_at": at, "finished_at": None})
     except IntegrityError as exc:
         raise TransactionExists(transaction_id) from exc
+    if inserted is None:
+        raise TransactionExists(transaction_id)
 
 
-_TRANSACTION_FIELDS = ("tenant_id", "transaction_id", "user_id", "data", "created_at")
-_NEW_TRANSACTION = Prepared(
-    insert(passkey_transactions).values({name: bindparam(name) for name in _TRANSACTION_FIELDS})
-)
+_NEW_TRANSACTION = insert_new(passkey_transactions)
 _FINISH_TRANSACTION = Prepared(
     update(passkey_transactions)
     .where(
