@@ -118,7 +118,9 @@ async def test_a_read_unit_is_its_statements_own_transaction_and_a_write_unit_on
 ) -> None:
     """A read unit sends no `BEGIN` and `COMMIT` (under READ COMMITTED each statement reads its own
     snapshot either way): two round trips saved. A write unit on the same connection afterwards is one
-    transaction again. Told apart by `now()`, the start of the statement's transaction."""
+    transaction again, unless it says its statements need not stand or fall together (`atomic=False`,
+    how a ceremony's begin stores its challenge). Told apart by `now()`, the start of the statement's
+    transaction."""
     db = Database(postgres_url)
     now = text("SELECT now()")
 
@@ -128,6 +130,9 @@ async def test_a_read_unit_is_its_statements_own_transaction_and_a_write_unit_on
     for _ in range(2):
         assert await db.run(twice, write=False) is False  # two transactions
         assert await db.run(twice) is True  # one
+        generation = db.generation
+        assert await db.run(twice, atomic=False) is False  # a write unit that needs no transaction
+        assert db.generation == generation + 1  # still a write: the mark moves
     await db.release()
     db.dispose()
 

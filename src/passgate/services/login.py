@@ -67,7 +67,7 @@ async def begin(
         )
         return options
 
-    return await ctx.db.run(work)
+    return await ctx.db.run(work, atomic=False)  # one INSERT, after reads it does not depend on
 
 
 def _allowed(connection: Connection, ctx: Context, key: str | None) -> list[tuple[bytes, str]]:

@@ -52,7 +52,7 @@ async def begin(ctx: Context, *, user_name: str, display_name: str, client: Clie
             raise _name_taken(name.shown)
         ceremonies.issue(connection, ctx, challenge=challenge, purpose="register", state=state)
 
-    await ctx.db.run(work)
+    await ctx.db.run(work, atomic=False)  # the unique key checks the name again when the account is made
     return options
 
 

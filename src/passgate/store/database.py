@@ -7,11 +7,13 @@ transaction.
 - PostgreSQL: through asyncpg. SQLAlchemy's asyncio extension runs the plain function in a greenlet
   (`AsyncConnection.run_sync`), and each statement awaits its round trip without a thread. A read
   unit's statements run without `BEGIN` and `COMMIT`: each is its own transaction, as under READ
-  COMMITTED each statement reads its own snapshot anyway. (A worker thread per unit of work cost more:
-  at 8 units in flight, threads handing the GIL to each other at every round trip took about twice the
-  CPU of the same unit on the loop; and asyncpg's round trip costs the client less than half of
-  psycopg's asyncio one: docs/performance.md.) Code run outside the server (the command line,
-  migrations, the follower's first read) uses a plain psycopg engine, `Database.transact`.
+  COMMITTED each statement reads its own snapshot anyway; so do a write unit's when its statements need
+  not stand or fall together (`run(atomic=False)`: storing a ceremony's challenge). (A worker thread
+  per unit of work cost more: at 8 units in flight, threads handing the GIL to each other at every
+  round trip took about twice the CPU of the same unit on the loop; and asyncpg's round trip costs the
+  client less than half of psycopg's asyncio one: docs/performance.md.) Code run outside the server
+  (the command line, migrations, the follower's first read) uses a plain psycopg engine,
+  `Database.transact`.
 - SQLite: right on the event loop's own connection, statements take microseconds. The write units that
   arrive within one turn of the event loop commit together (group commit): one `BEGIN IMMEDIATE` and
   one `COMMIT` for all of them, each unit in a savepoint of its own, so that one that fails rolls back
@@ -198,7 +200,8 @@ class Database:
         self._gathered: list[_Waiting] = []  # SQLite: write units waiting for this loop turn's commit
         self._waiting: set[asyncio.Task[None]] = set()  # SQLite: gathered turns waiting for the lock
         # PostgreSQL: the server's units of work, made on first use: the engine of write units, and a view
-        # of it for read units (the same pool, each connection in autocommit while it serves one).
+        # of it for units without a transaction (the same pool, each connection in autocommit while it
+        # serves one): read units, and write units run with `atomic=False`.
         self._on_loop: tuple[AsyncEngine, AsyncEngine] | None = None
         # Bumped by every write unit of work of this process and, while a follower watches SQLite for
         # other connections' commits (store/revocations.py `follow`), by each of those: see `version`.
@@ -230,15 +233,19 @@ class Database:
         except (DBAPIError, PoolTimeout) as exc:
             raise self._translate(exc) from exc
 
-    async def run(self, work: UnitOfWork[T], *, write: bool = True) -> T:
+    async def run(self, work: UnitOfWork[T], *, write: bool = True, atomic: bool = True) -> T:
         """Run `work` on the event loop, a write unit in one transaction: inline on SQLite; on
         PostgreSQL in a greenlet whose statements await their round trips (`_run_async`).
 
         On SQLite the write units that arrive within one turn of the event loop share one transaction
         (group commit, `_commit_gathered`): each runs in a savepoint of its own, so what one raises
-        rolls back its writes alone, and every caller resumes once the one `COMMIT` is done."""
+        rolls back its writes alone, and every caller resumes once the one `COMMIT` is done.
+
+        `atomic=False` is for a write unit whose statements need not stand or fall together (a single
+        `INSERT`, or a check the database enforces again later): on PostgreSQL each statement then
+        commits on its own, without the `BEGIN` and `COMMIT` round trips, as a read unit's do."""
         if not self.is_sqlite:
-            return await self._run_async(work, write)
+            return await self._run_async(work, write, atomic)
         if write:
             return await self._gather(work)
         try:
@@ -246,21 +253,22 @@ class Database:
         except _Busy:
             return await self._retry_on_loop(work, write)
 
-    async def _run_async(self, work: UnitOfWork[T], write: bool) -> T:
+    async def _run_async(self, work: UnitOfWork[T], write: bool, atomic: bool) -> T:
         if self._on_loop is None:
             engine = make_async_engine(self.url, self.timeout)
             self._on_loop = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
-        writes, reads = self._on_loop
+        transactions, statements = self._on_loop
         if write:
             self.changed()
+        one_transaction = write and atomic
         try:
-            async with (writes if write else reads).connect() as connection:
+            async with (transactions if one_transaction else statements).connect() as connection:
                 try:
-                    if write:
+                    if one_transaction:
                         return await connection.run_sync(_in_transaction, work)
-                    # A read unit's statements each commit on their own: no BEGIN and COMMIT round
-                    # trips. Under READ COMMITTED every statement of a transaction takes a new snapshot
-                    # anyway.
+                    # A read unit's statements (or a write unit's that need not stand or fall together)
+                    # each commit on their own: no BEGIN and COMMIT round trips. Under READ COMMITTED
+                    # every statement of a transaction takes a new snapshot anyway.
                     return await connection.run_sync(work)
                 except DBAPIError as exc:
                     # Never back to the pool: a prepared statement's error (store/prepared.py) does not
