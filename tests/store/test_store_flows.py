@@ -95,7 +95,7 @@ async def test_a_sign_up_writes_in_one_savepoint_without_reading_back(ctx: Conte
     """The sign-up's write transaction on SQLite, statement by statement: the finish's one savepoint (the
     challenge stays burnt when the write fails), no savepoint per insert (a taken name or credential id
     is `ON CONFLICT DO NOTHING`, no error) and no read of the new account's passkeys to name this one.
-    On PostgreSQL each statement is a round trip: 19 per sign-up before, 14 now."""
+    On PostgreSQL each statement is a round trip."""
     import sqlite3
 
     async with app_client(ctx) as http:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from passgate.store import users as user_rows
 from passgate.store.models import credentials, users
-from passgate.store.prepared import Prepared, in_order, insert_new
+from passgate.store.prepared import NewRow, Prepared, in_order
 from passgate.store.records import CredentialRecord, UserRecord
 
-_INSERT = insert_new(credentials)
+_INSERT = NewRow(credentials)
 _CREDENTIAL_COLUMNS = in_order(credentials, CredentialRecord.__slots__)
 _CREDENTIAL_WIDTH = len(_CREDENTIAL_COLUMNS)
 _FOR_USER = Prepared(
@@ -32,13 +31,9 @@ class AlreadyRegistered(Exception):
 
 
 def create(connection: Connection, record: CredentialRecord) -> None:
-    """Raises AlreadyRegistered when the id exists; the transaction goes on as it was (`insert_new`).
-    Any other violation (the user deleted meanwhile) raises it too, and aborts a PostgreSQL transaction."""
-    try:
-        inserted = _INSERT.first(connection, _values(record))
-    except IntegrityError as exc:
-        raise AlreadyRegistered from exc
-    if inserted is None:
+    """Raises AlreadyRegistered when the id exists, after which the transaction goes on as it was
+    (`NewRow`)."""
+    if not _INSERT.insert(connection, _values(record)):
         raise AlreadyRegistered
 
 

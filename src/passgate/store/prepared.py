@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
@@ -128,13 +128,24 @@ def _run(connection: Connection, sql: str, values: Any, error: type[Exception]) 
     return cursor
 
 
-def insert_new(table: Table) -> Prepared:
-    """`INSERT … ON CONFLICT DO NOTHING RETURNING <primary key>`: a row that would break a unique key is
-    not inserted and returns no row, without an error. A failed `INSERT` aborts a PostgreSQL transaction,
-    so a caller that goes on needed a savepoint around it (two round trips); this needs none. SQLite
-    (3.35 and later) and PostgreSQL share the syntax, and SQLAlchemy's PostgreSQL construct compiles for
-    both (https://www.sqlite.org/lang_upsert.html, https://www.postgresql.org/docs/current/sql-insert.html)."""
-    return Prepared(upsert(table).on_conflict_do_nothing().returning(*table.primary_key.columns))
+class NewRow(Prepared):
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING <primary key>` into `table`: a row that would break a
+    unique key is not inserted, without an error. A failed `INSERT` aborts a PostgreSQL transaction, so a
+    caller that goes on needed a savepoint around it (two round trips); this needs none. SQLite (3.35 and
+    later) and PostgreSQL share the syntax, and SQLAlchemy's PostgreSQL construct compiles for both
+    (https://www.sqlite.org/lang_upsert.html, https://www.postgresql.org/docs/current/sql-insert.html)."""
+
+    def __init__(self, table: Table):
+        super().__init__(upsert(table).on_conflict_do_nothing().returning(*table.primary_key.columns))
+
+    def insert(self, connection: Connection, params: Mapping[str, Any]) -> bool:
+        """Whether the row was inserted. False when a unique key holds it already (the transaction goes on
+        as it was), or when another constraint refused it: a foreign key whose row was deleted meanwhile,
+        an error that aborts a PostgreSQL transaction, after which the caller must not go on."""
+        try:
+            return self.first(connection, params) is not None
+        except IntegrityError:
+            return False
 
 
 def in_order(table: Any, names: Sequence[str], prefix: str = "") -> list[Any]:

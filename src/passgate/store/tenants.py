@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import (
     api_keys,
@@ -19,7 +18,7 @@ from passgate.store.models import (
     token_keys,
     users,
 )
-from passgate.store.prepared import Prepared, in_order, insert_new
+from passgate.store.prepared import NewRow, Prepared, in_order
 from passgate.store.records import CredentialRecord, UserRecord
 
 
@@ -342,19 +341,14 @@ def remove_credential(connection: Connection, tenant_id: str, credential_id: byt
 def add_transaction(
     connection: Connection, *, tenant_id: str, transaction_id: str, user_id: str, data: str, at: float
 ) -> None:
-    """Raises TransactionExists when the id was used before in this tenant (the primary key says so): no
-    error to the database (`insert_new`). Any other violation (the user deleted meanwhile) raises it too,
-    and aborts a PostgreSQL transaction."""
+    """Raises TransactionExists when the id was used before in this tenant (the primary key says so),
+    after which the transaction goes on as it was (`NewRow`)."""
     values = {"tenant_id": tenant_id, "transaction_id": transaction_id, "user_id": user_id, "data": data}
-    try:
-        inserted = _NEW_TRANSACTION.first(connection, {**values, "created_at": at, "finished_at": None})
-    except IntegrityError as exc:
-        raise TransactionExists(transaction_id) from exc
-    if inserted is None:
+    if not _NEW_TRANSACTION.insert(connection, {**values, "created_at": at, "finished_at": None}):
         raise TransactionExists(transaction_id)
 
 
-_NEW_TRANSACTION = insert_new(passkey_transactions)
+_NEW_TRANSACTION = NewRow(passkey_transactions)
 _FINISH_TRANSACTION = Prepared(
     update(passkey_transactions)
     .where(

@@ -9,10 +9,10 @@ from sqlalchemy import Connection, bindparam, delete, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from passgate.store.models import users
-from passgate.store.prepared import Prepared, in_order, insert_new
+from passgate.store.prepared import NewRow, Prepared, in_order
 from passgate.store.records import UserRecord
 
-_INSERT = insert_new(users)
+_INSERT = NewRow(users)
 
 
 class NameTaken(Exception):
@@ -29,9 +29,8 @@ def create(
     user_handle: bytes,
     at: float,
 ) -> UserRecord:
-    """Insert a user; raises NameTaken when the key exists (checked by the unique index). A taken key is
-    no error to the database (`insert_new`): the caller's transaction goes on as it was. Any other
-    violation (the tenant deleted meanwhile) raises NameTaken too, and aborts a PostgreSQL transaction."""
+    """Insert a user; raises NameTaken when the key exists (checked by the unique index), after which the
+    caller's transaction goes on as it was (`NewRow`)."""
     values = {
         "id": str(uuid.uuid4()),
         "tenant_id": tenant_id,
@@ -45,11 +44,7 @@ def create(
         "last_seen_at": None,
         "visits": 0,
     }
-    try:
-        inserted = _INSERT.first(connection, values)
-    except IntegrityError as exc:
-        raise NameTaken(user_name) from exc
-    if inserted is None:
+    if not _INSERT.insert(connection, values):
         raise NameTaken(user_name)
     return UserRecord(**values)  # type: ignore[arg-type]
 
