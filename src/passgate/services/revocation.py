@@ -31,7 +31,7 @@ from passgate.errors import NotAuthenticated, NotFound
 from passgate.memo import Memo
 from passgate.services import device_links, stepup
 from passgate.services.context import Context
-from passgate.services.sessions import TOUCH_INTERVAL, Current
+from passgate.services.sessions import Current, seen
 from passgate.services.stepup import Action
 from passgate.services.tokens import LONGEST_TOKEN, SessionClaims
 from passgate.store import audit, groups, revocations, sessions
@@ -141,9 +141,8 @@ class SessionMemory:
         event = self._reading[session_id] = anyio.Event()  # later callers wait for this read
         try:
             known = await self.ctx.db.run(lambda connection: _read(connection, session_id), write=False)
-            if known.current is not None and now() - known.current.session.last_seen_at > TOUCH_INTERVAL:
-                at = now()
-                await self.ctx.db.run(lambda connection: sessions.touch(connection, session_id, at))
+            if known.current is not None:
+                await seen(self.ctx, known.current.session, now())
             return self._sessions.remember(session_id, known, size=len(session_id))
         finally:
             if self._reading.get(session_id) is event:

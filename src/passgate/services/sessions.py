@@ -157,9 +157,15 @@ async def authenticate(ctx: Context, token: str | None) -> Current:
     session, user = found
     if not is_alive(ctx, session, user, user_id=claims.user_id, at=at):
         raise NotAuthenticated("Your session has ended. Sign in again.", code="session_ended")
-    if at - session.last_seen_at > TOUCH_INTERVAL:
-        await ctx.db.run(lambda connection: sessions.touch(connection, session.id, at))
+    await seen(ctx, session, at)
     return Current(session=session, user=user)
+
+
+async def seen(ctx: Context, session: SessionRecord, at: float) -> None:
+    """Record that `session` was used at `at`, at most once a minute per session (`TOUCH_INTERVAL`):
+    one `UPDATE`, which needs no transaction of its own."""
+    if at - session.last_seen_at > TOUCH_INTERVAL:
+        await ctx.db.run(lambda connection: sessions.touch(connection, session.id, at), atomic=False)
 
 
 async def _session_with_user(ctx: Context, session_id: str) -> tuple[SessionRecord, UserRecord] | None:
