@@ -168,11 +168,15 @@ async def test_postgresql_version_moves_when_sessions_or_users_change(postgres_u
         tasks.start_soon(watch)
         await _eventually(lambda: db.version() is not None)
         await anyio.sleep(0.1)
-        first = db.version()
-        await db.run(lambda connection: COUNT_PURPOSE.all(connection, {"p": "x"}), write=False)
-        await anyio.to_thread.run_sync(other.transact, lambda c: INSERT.execute(c, _row(os.urandom(32))))
-        await anyio.sleep(0.1)
-        assert db.version() == first  # reads, and other tables, change nothing
+        for _ in range(3):  # a quiet second, or any other process's sweep, may move it meanwhile: not always
+            first = db.version()
+            await db.run(lambda connection: COUNT_PURPOSE.all(connection, {"p": "x"}), write=False)
+            await anyio.to_thread.run_sync(other.transact, lambda c: INSERT.execute(c, _row(os.urandom(32))))
+            await anyio.sleep(0.1)
+            if db.version() == first:
+                break
+        else:
+            raise AssertionError("a read, or a write to another table, moved the mark")
         for statement in (  # (statements that match no row still tell: the triggers are per statement)
             "UPDATE users SET display_name = 'e' WHERE id = 'none'",
             "UPDATE sessions SET last_seen_at = 0 WHERE id = 'none'",
