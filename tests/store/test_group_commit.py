@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from appkit import statements
 from passgate.errors import BadRequest, DatabaseUnavailable
 from passgate.store.database import Database
 
@@ -26,17 +27,6 @@ def database(tmp_path: Path) -> Iterator[Database]:
     )
     yield database
     database.dispose()
-
-
-def statements(database: Database) -> list[str]:
-    """The statements the event loop's connection runs from now on (opened by a first unit)."""
-    seen: list[str] = []
-    connection = database._loop_connection
-    assert connection is not None
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    driver.set_trace_callback(seen.append)
-    return seen
 
 
 def insert(value: int) -> Callable[[Connection], int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appkit import app_client, make_settings
+from appkit import app_client, make_settings, statements
 from flows import ORIGIN, Passkeys, fresh, unique_name
 from passgate.services.context import Context
 
@@ -96,20 +96,12 @@ async def test_a_sign_up_writes_in_one_savepoint_without_reading_back(ctx: Conte
     challenge stays burnt when the write fails), no savepoint per insert (a taken name or credential id
     is `ON CONFLICT DO NOTHING`, no error) and no read of the new account's passkeys to name this one.
     On PostgreSQL each statement is a round trip."""
-    import sqlite3
-
     async with app_client(ctx) as http:
         browser = Passkeys(http)
         begin = await browser.post("/auth/register/begin", {"user_name": unique_name()})
-        connection = ctx.db._loop_connection
-        assert connection is not None
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        seen: list[str] = []
-        driver.set_trace_callback(seen.append)
+        seen = statements(ctx.db)
         credential = browser.authenticator.create(begin.json(), origin=ORIGIN)
         assert (await browser.post("/auth/register/finish", credential)).status_code == 200
-        driver.set_trace_callback(None)
     write = seen[seen.index("BEGIN IMMEDIATE") :]
     assert [" ".join(statement.split()[:3]) for statement in write] == [
         "BEGIN IMMEDIATE",

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from flows import ORIGIN, Passkeys, unique_name
 from gatekit import APP, app_client, gate, gate_ctx, signed_in
@@ -160,6 +160,22 @@ async def test_max_age_sends_an_old_check_to_recheck_and_back(http: httpx.AsyncC
     assert (await passkeys.login()).status_code == 200  # the re-check refreshes this session
     assert (await http.get("/auth/me")).json()["session_id"] == session_id
     assert (await gate(http, "?max_age=60")).status_code == 204
+
+
+async def test_the_gate_moves_last_seen_like_any_signed_in_request(
+    http: httpx.AsyncClient, ctx: Context
+) -> None:
+    """An app used only behind the gate keeps its session from going idle: the gate records the visit
+    (at most once a minute, `sessions.seen`), as `/auth/me` and every signed-in route do."""
+    await signed_in(http)
+    session_id = (await http.get("/auth/me")).json()["session_id"]
+    where = session_rows.c.id == session_id
+    ctx.db.transact(
+        lambda c: c.execute(update(session_rows).where(where).values(last_seen_at=time.time() - 100))
+    )
+    assert (await gate(http)).status_code == 204
+    seen = ctx.db.transact(lambda c: c.execute(select(session_rows.c.last_seen_at).where(where)).scalar_one())
+    assert seen > time.time() - 5
 
 
 async def test_uv_rule_needs_a_user_verified_session(http: httpx.AsyncClient) -> None:
